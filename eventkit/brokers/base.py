@@ -1,0 +1,213 @@
+"""The Broker protocol: the whole surface an adapter implements.
+
+Everything above the broker (events, RPC, the registry) uses only this, so a new broker is one
+module that passes ``tests/conformance``. The surface is deliberately narrow: connect, publish,
+subscribe, close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
+
+from ..message import Message
+
+__all__ = [
+    "Broker",
+    "Capabilities",
+    "DeliveryPolicy",
+    "MessageHandler",
+    "Subscription",
+]
+
+MessageHandler = Callable[[Message], Awaitable[None]]
+"""Called once per delivery. Returning acks; raising nacks (durable: redelivered later);
+raising :class:`eventkit.errors.DeadLetter` dead-letters a durable message at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPolicy:
+    """How a subscription receives: concurrency, and for durable ones, retries.
+
+    ``max_in_flight``: handlers running at once for this subscription; 1 keeps per-publisher
+    order, more lets slow handlers overlap (order is then not promised). It also bounds what a
+    broker prefetches. ``max_attempts``: deliveries of one durable message before it is
+    dead-lettered. A failed durable message is retried after ``backoff_initial`` seconds,
+    doubling up to ``backoff_max``.
+    """
+
+    max_in_flight: int = 1
+    max_attempts: int = 5
+    backoff_initial: float = 0.05
+    backoff_max: float = 5.0
+
+    def __post_init__(self) -> None:
+        from ..errors import ConfigError
+
+        if self.max_in_flight < 1:
+            raise ConfigError(f"max_in_flight must be at least 1, got {self.max_in_flight}")
+        if self.max_attempts < 1:
+            raise ConfigError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.backoff_initial < 0 or self.backoff_max < self.backoff_initial:
+            raise ConfigError("backoff must satisfy 0 <= backoff_initial <= backoff_max")
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before redelivering after failed delivery number ``attempt`` (1-based)."""
+        return float(min(self.backoff_max, self.backoff_initial * (2 ** (attempt - 1))))
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a broker honours; the conformance suite tests each claim, and that a missing one
+    is a clear :class:`~eventkit.errors.UnsupportedFeature` rather than a silent difference."""
+
+    queue_groups: bool = True
+    durable: bool = True
+    ordered: bool = True
+    """Messages from one publisher to one subscriber (``max_in_flight=1``) arrive in order."""
+    max_payload: int | None = None
+    """Largest body in bytes, where the broker has a limit; bigger ones raise PayloadTooLarge."""
+
+
+@runtime_checkable
+class Subscription(Protocol):
+    """A live subscription; ``stop()`` ends it."""
+
+    topic: str
+    queue: str | None
+    durable: str | None
+
+    async def stop(self) -> None:
+        """Stop receiving: no new deliveries start, in-flight handlers finish, then return.
+
+        Idempotent. On a durable subscription, messages not yet handled stay with the broker
+        for the next subscriber of the same durable name.
+        """
+        ...
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """A message broker, chosen by URL scheme (see :func:`eventkit.brokers.from_url`)."""
+
+    url: str
+    capabilities: Capabilities
+
+    async def connect(self) -> None:
+        """Open the connection. Raises :class:`ConnectionLost` when the broker is unreachable."""
+        ...
+
+    async def close(self) -> None:
+        """Stop every subscription (draining in-flight handlers), then disconnect.
+
+        Idempotent, and never hangs: a drain is bounded by the broker's drain timeout.
+        """
+        ...
+
+    async def publish(self, message: Message) -> None:
+        """Send ``message`` to ``message.topic`` (a concrete topic, no wildcards).
+
+        Returns once the broker has accepted it (for brokers with confirms, once confirmed).
+        Messages from one publisher reach a subscriber in publish order where
+        ``capabilities.ordered``. Raises :class:`PayloadTooLarge`, :class:`PublishError`,
+        :class:`BrokerClosed` or :class:`ConnectionLost`.
+        """
+        ...
+
+    async def subscribe(
+        self,
+        topic: str,
+        handler: MessageHandler,
+        *,
+        queue: str | None = None,
+        durable: str | None = None,
+        policy: DeliveryPolicy | None = None,
+    ) -> Subscription:
+        """Deliver messages matching ``topic`` (``*`` one token, ``>`` the rest) to ``handler``.
+
+        Without ``queue`` or ``durable`` every subscriber gets every message (fan-out).
+        ``queue``: competing consumers; each message goes to one member of the group, and each
+        group on a topic gets every message. ``durable``: at-least-once; the broker keeps the
+        message until a handler of that durable name returns, redelivers on failure with the
+        policy's backoff, and after ``policy.max_attempts`` moves it to
+        ``eventkit.deadletter.{durable}`` with the reason in headers. Subscribers sharing a
+        durable name share the work. Messages published while no subscriber of a durable name
+        runs (after its first subscribe) are delivered when one starts.
+        Raises :class:`InvalidTopic` and :class:`UnsupportedFeature`.
+        """
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class BaseBroker:
+    """Shared checks and ``async with`` support for adapters; inherit it to stay consistent.
+
+    Subclasses implement ``connect``, ``close``, ``publish`` and ``subscribe`` and call
+    :meth:`check_subscribe` / :meth:`check_publish` first, so every broker rejects the same
+    bad input with the same error.
+    """
+
+    url: str
+    capabilities: Capabilities = Capabilities()
+
+    def check_subscribe(self, topic: str, queue: str | None, durable: str | None) -> None:
+        from ..errors import ConfigError, UnsupportedFeature
+        from ..topics import validate_name, validate_pattern
+
+        validate_pattern(topic)
+        if queue is not None:
+            validate_name("queue group", queue)
+            if not self.capabilities.queue_groups:
+                raise UnsupportedFeature(f"{type(self).__name__} has no queue groups (queue=)")
+        if durable is not None:
+            validate_name("durable", durable)
+            if not self.capabilities.durable:
+                raise UnsupportedFeature(
+                    f"{type(self).__name__} cannot keep messages (durable=): use a broker with "
+                    "durable subscriptions, such as nats:// (JetStream) or amqp://"
+                )
+            if queue is not None and queue != durable:
+                raise ConfigError(
+                    f"durable={durable!r} already makes a group of competing consumers; "
+                    f"drop queue={queue!r} or give it the same name"
+                )
+
+    def check_publish(self, message: Message) -> None:
+        from ..errors import PayloadTooLarge
+        from ..topics import validate_topic
+
+        validate_topic(message.topic)
+        limit = self.capabilities.max_payload
+        if limit is not None and len(message.body) > limit:
+            raise PayloadTooLarge(
+                f"message body of {len(message.body)} bytes on {message.topic!r} exceeds this "
+                f"broker's limit of {limit} bytes; nothing was sent"
+            )
+
+    async def connect(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

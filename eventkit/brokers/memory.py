@@ -1,0 +1,302 @@
+"""``memory://``: the full Broker protocol inside one process.
+
+For users' unit tests and single-process apps. It keeps the same semantics as the network
+brokers (wildcards, queue groups, per-publisher order, durable redelivery and dead-letter,
+draining close) so code tested on it behaves the same on NATS or RabbitMQ.
+
+Brokers with the same URL share one in-process bus (a *hub*): a service and a client made
+from ``memory://`` in the same process see each other, while ``memory://other`` is a separate
+bus. Durable queues live in the hub, like on a broker server, so they outlive a broker that
+closes and are delivered to the next subscriber of the same durable name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import deque
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+
+from .._tasks import TaskHost
+from ..errors import BrokerClosed, ConfigError, DeadLetter
+from ..message import Message
+from ..topics import dead_letter_topic, matches
+from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler
+
+__all__ = ["MemoryBroker"]
+
+log = logging.getLogger("eventkit.broker.memory")
+
+_DEFAULT_POLICY = DeliveryPolicy()
+
+
+class _Channel:
+    """A FIFO of messages consumed by the workers of one or more subscriptions.
+
+    A plain subscription has a channel of its own; the members of a queue group or of a
+    durable name share one, which is what makes them competing consumers. Hand-written rather
+    than an anyio memory stream because a worker that stops while waiting must never swallow
+    an item (a cancelled ``receive`` can).
+    """
+
+    __slots__ = ("items", "pattern", "shared", "waiters")
+
+    def __init__(self, pattern: str, *, shared: bool) -> None:
+        self.pattern = pattern
+        self.shared = shared
+        self.items: deque[Message] = deque()
+        self.waiters: deque[anyio.Event] = deque()
+
+    def put(self, message: Message) -> None:
+        self.items.append(message)
+        if self.waiters:
+            self.waiters.popleft().set()
+
+    def wake_one(self) -> None:
+        if self.items and self.waiters:
+            self.waiters.popleft().set()
+
+
+class _Hub:
+    """The in-process bus shared by every MemoryBroker of one URL."""
+
+    def __init__(self) -> None:
+        self.routes: list[tuple[str, _Channel]] = []
+        self.groups: dict[tuple[str, str], tuple[_Channel, int]] = {}
+        self.durables: dict[str, _Channel] = {}
+        self._cache: dict[str, list[_Channel]] = {}
+
+    def channels_for(self, topic: str) -> list[_Channel]:
+        found = self._cache.get(topic)
+        if found is None:
+            found = [ch for pattern, ch in self.routes if matches(pattern, topic)]
+            self._cache[topic] = found
+        return found
+
+    def add_route(self, channel: _Channel) -> None:
+        self.routes.append((channel.pattern, channel))
+        self._cache.clear()
+
+    def remove_route(self, channel: _Channel) -> None:
+        self.routes = [(p, ch) for p, ch in self.routes if ch is not channel]
+        self._cache.clear()
+
+
+_hubs: dict[str, _Hub] = {}
+
+
+class MemorySubscription:
+    """A subscription on the memory broker; ``stop()`` drains it."""
+
+    def __init__(
+        self,
+        broker: MemoryBroker,
+        channel: _Channel,
+        handler: MessageHandler,
+        topic: str,
+        queue: str | None,
+        durable: str | None,
+        policy: DeliveryPolicy,
+    ) -> None:
+        self.topic = topic
+        self.queue = queue
+        self.durable = durable
+        self._broker = broker
+        self._channel = channel
+        self._handler = handler
+        self._policy = policy
+        self._active = True
+        self._waiting: set[anyio.Event] = set()
+        self._running = 0
+        self._done = anyio.Event()
+        self._cancel = anyio.CancelScope()
+
+    async def _next(self) -> Message | None:
+        channel = self._channel
+        while True:
+            if not self._active and (channel.shared or not channel.items):
+                channel.wake_one()  # pass on a wake-up meant for a worker that is leaving
+                return None
+            if channel.items:
+                return channel.items.popleft()
+            event = anyio.Event()
+            channel.waiters.append(event)
+            self._waiting.add(event)
+            try:
+                await event.wait()
+            finally:
+                self._waiting.discard(event)
+
+    async def _work(self) -> None:
+        self._running += 1
+        try:
+            with self._cancel:
+                while (message := await self._next()) is not None:
+                    await self._broker._deliver(self, message)
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                self._done.set()
+
+    async def stop(self) -> None:
+        if not self._active:
+            await self._done.wait()
+            return
+        self._active = False
+        self._broker._forget(self)
+        for event in list(self._waiting):
+            try:
+                self._channel.waiters.remove(event)
+            except ValueError:
+                pass
+            event.set()
+        with anyio.move_on_after(self._broker.drain_timeout):
+            await self._done.wait()
+        if not self._done.is_set():
+            log.warning(
+                "subscription to %r did not drain within %.1fs; cancelling its handlers",
+                self.topic, self._broker.drain_timeout,
+            )
+            self._cancel.cancel()
+            await self._done.wait()
+
+
+class MemoryBroker(BaseBroker):
+    """An in-process broker. ``memory://`` is the default bus; ``memory://name`` another one."""
+
+    capabilities = Capabilities(queue_groups=True, durable=True, ordered=True, max_payload=None)
+
+    def __init__(self, url: str = "memory://", *, drain_timeout: float = 10.0, **_: Any) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "memory":
+            raise ConfigError(f"MemoryBroker takes memory:// URLs, got {url!r}")
+        self.url = url
+        self.drain_timeout = drain_timeout
+        self._hub = _hubs.setdefault(parts.netloc + parts.path, _Hub())
+        self._subs: list[MemorySubscription] = []
+        self._tasks = TaskHost("eventkit-memory-broker")
+        self._connected = False
+        self._closed = False
+
+    async def connect(self) -> None:
+        if self._connected:
+            return
+        if self._closed:
+            raise BrokerClosed("this MemoryBroker was closed; make a new one")
+        await self._tasks.start()
+        self._connected = True
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if not self._connected:
+            return
+        with anyio.CancelScope(shield=True):
+            for sub in list(self._subs):
+                await sub.stop()
+            await self._tasks.aclose()
+
+    async def publish(self, message: Message) -> None:
+        if not self._connected or self._closed:
+            raise BrokerClosed("publish on a broker that is not connected: call connect() first")
+        self.check_publish(message)
+        for channel in self._hub.channels_for(message.topic):
+            channel.put(message)
+
+    async def subscribe(
+        self,
+        topic: str,
+        handler: MessageHandler,
+        *,
+        queue: str | None = None,
+        durable: str | None = None,
+        policy: DeliveryPolicy | None = None,
+    ) -> MemorySubscription:
+        if not self._connected or self._closed:
+            raise BrokerClosed("subscribe on a broker that is not connected: call connect()")
+        self.check_subscribe(topic, queue, durable)
+        hub = self._hub
+        if durable is not None:
+            channel = hub.durables.get(durable)
+            if channel is None:
+                channel = hub.durables[durable] = _Channel(topic, shared=True)
+                hub.add_route(channel)
+            elif channel.pattern != topic:
+                raise ConfigError(
+                    f"durable {durable!r} already subscribes to {channel.pattern!r}; a durable "
+                    f"name keeps one topic, so pick another name for {topic!r}"
+                )
+        elif queue is not None:
+            channel, members = hub.groups.get((topic, queue), (None, 0))
+            if channel is None:
+                channel = _Channel(topic, shared=True)
+                hub.add_route(channel)
+            hub.groups[(topic, queue)] = (channel, members + 1)
+        else:
+            channel = _Channel(topic, shared=False)
+            hub.add_route(channel)
+        sub = MemorySubscription(
+            self, channel, handler, topic, queue, durable, policy or _DEFAULT_POLICY
+        )
+        self._subs.append(sub)
+        for _ in range(sub._policy.max_in_flight):
+            self._tasks.start_soon(sub._work)
+        return sub
+
+    def _forget(self, sub: MemorySubscription) -> None:
+        """Unroute a stopping subscription (durable channels stay and keep buffering)."""
+        if sub in self._subs:
+            self._subs.remove(sub)
+        hub = self._hub
+        if sub.durable is not None:
+            return
+        if sub.queue is not None:
+            key = (sub.topic, sub.queue)
+            channel, members = hub.groups[key]
+            if members > 1:
+                hub.groups[key] = (channel, members - 1)
+                return
+            del hub.groups[key]
+        hub.remove_route(sub._channel)
+
+    async def _deliver(self, sub: MemorySubscription, message: Message) -> None:
+        try:
+            await sub._handler(message)
+        except DeadLetter as exc:
+            self._fail(sub, message, exc.reason, final=True)
+        except anyio.get_cancelled_exc_class():
+            if sub.durable is not None:  # not acked: keep it for the next subscriber
+                sub._channel.items.appendleft(message)
+            raise
+        except Exception as exc:
+            self._fail(sub, message, f"{type(exc).__name__}: {exc}", final=False)
+
+    def _fail(self, sub: MemorySubscription, message: Message, reason: str, *, final: bool) -> None:
+        if sub.durable is None:
+            log.warning("handler for %r failed, message dropped: %s", message.topic, reason)
+            return
+        policy = sub._policy
+        if final or message.attempt >= policy.max_attempts:
+            log.warning(
+                "dead-lettering message on %r after %d attempt(s): %s",
+                message.topic, message.attempt, reason,
+            )
+            dead = message.dead_lettered(reason, dead_letter_topic(sub.durable))
+            for channel in self._hub.channels_for(dead.topic):
+                channel.put(dead)
+            return
+        retry = dataclasses.replace(message, attempt=message.attempt + 1)
+        delay = policy.backoff(message.attempt)
+        self._tasks.start_soon(_put_later, sub._channel, retry, delay)
+
+
+async def _put_later(channel: _Channel, message: Message, delay: float) -> None:
+    """Redeliver after a backoff; if the broker closes first, requeue at once (never lose it)."""
+    try:
+        await anyio.sleep(delay)
+    finally:
+        channel.put(message)

@@ -1,0 +1,34 @@
+"""Helpers for tests that need a real server: reachability, and skip-or-fail under CI."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_server(host: str, port: int, what: str) -> None:
+    """Skip (with the reason) when nothing answers at host:port; under CI that is a failure."""
+    if port_open(host, port):
+        return
+    reason = f"{what} does not answer at {host}:{port}"
+    if IN_CI:
+        pytest.fail(f"{reason} (CI is set: a missing broker is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
