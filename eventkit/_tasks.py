@@ -10,7 +10,7 @@ started on ``start()`` and joined on ``aclose()``: nothing is left running or un
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio
@@ -45,7 +45,7 @@ class TaskHost:
         self._host = asyncio.get_running_loop().create_task(host(), name=self._name)
         await ready.wait()
 
-    def start_soon(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    def start_soon(self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         if self._tg is None:
             raise RuntimeError(f"{self._name}: start() was not called")
         self._tg.start_soon(func, *args)

@@ -137,7 +137,9 @@ class RemoteError(EventKitError):
         code = int(wire.get("code", 500))
         kind = RemoteError._by_code.get(code, RemoteError)
         err = kind(
-            str(wire.get("detail", "")), id=str(wire.get("id", "")), code=code,
+            str(wire.get("detail", "")),
+            id=str(wire.get("id", "")),
+            code=code,
             data=wire.get("data"),
         )
         if kind is RemoteError:

@@ -60,8 +60,9 @@ def from_url(url: str, **options: Any) -> Broker:
     else:
         found = [ep for ep in entry_points(group="eventkit.brokers") if ep.name == scheme]
         if not found:
-            known = ", ".join(sorted({*_BUILTIN, *(ep.name for ep in entry_points(
-                group="eventkit.brokers"))}))
+            known = ", ".join(
+                sorted({*_BUILTIN, *(ep.name for ep in entry_points(group="eventkit.brokers"))})
+            )
             raise ConfigError(f"unknown broker URL scheme {scheme!r} in {url!r}; known: {known}")
         cls = found[0].load()
     broker: Broker = cls(url, **options)

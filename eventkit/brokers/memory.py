@@ -12,6 +12,7 @@ closes and are delivered to the next subscriber of the same durable name.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections import deque
@@ -42,11 +43,12 @@ class _Channel:
     an item (a cancelled ``receive`` can).
     """
 
-    __slots__ = ("items", "pattern", "shared", "waiters")
+    __slots__ = ("consumers", "items", "pattern", "shared", "waiters")
 
     def __init__(self, pattern: str, *, shared: bool) -> None:
         self.pattern = pattern
         self.shared = shared
+        self.consumers = 0
         self.items: deque[Message] = deque()
         self.waiters: deque[anyio.Event] = deque()
 
@@ -68,6 +70,14 @@ class _Hub:
         self.groups: dict[tuple[str, str], tuple[_Channel, int]] = {}
         self.durables: dict[str, _Channel] = {}
         self._cache: dict[str, list[_Channel]] = {}
+        self.in_flight = 0
+        self.timers = 0
+
+    def idle(self) -> bool:
+        """Nothing is being handled, waiting for a retry, or queued for a live subscriber."""
+        if self.in_flight or self.timers:
+            return False
+        return not any(ch.items for _, ch in self.routes if ch.consumers)
 
     def channels_for(self, topic: str) -> list[_Channel]:
         found = self._cache.get(topic)
@@ -132,12 +142,14 @@ class MemorySubscription:
 
     async def _work(self) -> None:
         self._running += 1
+        self._channel.consumers += 1
         try:
             with self._cancel:
                 while (message := await self._next()) is not None:
                     await self._broker._deliver(self, message)
         finally:
             self._running -= 1
+            self._channel.consumers -= 1
             if self._running == 0:
                 self._done.set()
 
@@ -148,17 +160,16 @@ class MemorySubscription:
         self._active = False
         self._broker._forget(self)
         for event in list(self._waiting):
-            try:
+            with contextlib.suppress(ValueError):
                 self._channel.waiters.remove(event)
-            except ValueError:
-                pass
             event.set()
         with anyio.move_on_after(self._broker.drain_timeout):
             await self._done.wait()
         if not self._done.is_set():
             log.warning(
                 "subscription to %r did not drain within %.1fs; cancelling its handlers",
-                self.topic, self._broker.drain_timeout,
+                self.topic,
+                self._broker.drain_timeout,
             )
             self._cancel.cancel()
             await self._done.wait()
@@ -263,7 +274,25 @@ class MemoryBroker(BaseBroker):
             del hub.groups[key]
         hub.remove_route(sub._channel)
 
+    async def join(self, timeout: float = 10.0) -> None:
+        """Wait until every message on this bus has been handled, including the messages
+        that handlers publish meanwhile and pending redeliveries. For tests: publish, join,
+        then assert. Raises TimeoutError after ``timeout`` seconds."""
+        with anyio.fail_after(timeout):
+            quiet = 0
+            while quiet < 3:  # idle across a few scheduler passes: woken workers have run
+                await anyio.sleep(0 if quiet else 0.001)
+                quiet = quiet + 1 if self._hub.idle() else 0
+
     async def _deliver(self, sub: MemorySubscription, message: Message) -> None:
+        hub = self._hub
+        hub.in_flight += 1
+        try:
+            await self._handle(sub, message)
+        finally:
+            hub.in_flight -= 1
+
+    async def _handle(self, sub: MemorySubscription, message: Message) -> None:
         try:
             await sub._handler(message)
         except DeadLetter as exc:
@@ -283,7 +312,9 @@ class MemoryBroker(BaseBroker):
         if final or message.attempt >= policy.max_attempts:
             log.warning(
                 "dead-lettering message on %r after %d attempt(s): %s",
-                message.topic, message.attempt, reason,
+                message.topic,
+                message.attempt,
+                reason,
             )
             dead = message.dead_lettered(reason, dead_letter_topic(sub.durable))
             for channel in self._hub.channels_for(dead.topic):
@@ -291,12 +322,14 @@ class MemoryBroker(BaseBroker):
             return
         retry = dataclasses.replace(message, attempt=message.attempt + 1)
         delay = policy.backoff(message.attempt)
-        self._tasks.start_soon(_put_later, sub._channel, retry, delay)
+        self._hub.timers += 1
+        self._tasks.start_soon(_put_later, self._hub, sub._channel, retry, delay)
 
 
-async def _put_later(channel: _Channel, message: Message, delay: float) -> None:
+async def _put_later(hub: _Hub, channel: _Channel, message: Message, delay: float) -> None:
     """Redeliver after a backoff; if the broker closes first, requeue at once (never lose it)."""
     try:
         await anyio.sleep(delay)
     finally:
+        hub.timers -= 1
         channel.put(message)

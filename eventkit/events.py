@@ -1,0 +1,339 @@
+"""Event: the CloudEvents 1.0 envelope, and its two bindings to a Message.
+
+Binary content mode (the default on output): attributes in ``ce-*`` headers, ``content-type``
+for ``datacontenttype``, the data alone as the body. Structured mode
+(``application/cloudevents+json``): the whole event as one JSON object in the body. Both are
+always accepted on input. The functions here are pure (no I/O), so the publish and deliver
+paths call them directly: one JSON encode on publish, one validating decode on delivery
+(pydantic parses the body bytes straight into the handler's model).
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import os
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import pydantic_core
+from pydantic import BaseModel
+
+from .errors import InvalidEvent
+from .message import Headers, Message
+
+__all__ = ["Event", "EventIds", "decode_attributes", "encode_data", "to_message"]
+
+T = TypeVar("T")
+
+SPECVERSION = "1.0"
+JSON = "application/json"
+STRUCTURED = "application/cloudevents+json"
+OCTETS = "application/octet-stream"
+CONTENT_TYPE = "content-type"
+
+REQUIRED = ("id", "source", "type", "specversion")
+# Attributes with a header of their own; everything else after ``ce-`` is an extension.
+_CORE = frozenset(("id", "source", "type", "specversion", "time", "subject", "dataschema"))
+_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+
+
+class Event(Generic[T]):
+    """A CloudEvent whose ``data`` is a ``T`` (a pydantic model or any JSON value).
+
+    Handlers annotate a parameter as ``Event[OrderPlaced]`` to receive the envelope with the
+    data validated. ``time`` is parsed from its string only when read.
+    """
+
+    __slots__ = (
+        "_time",
+        "data",
+        "datacontenttype",
+        "dataschema",
+        "extensions",
+        "id",
+        "source",
+        "specversion",
+        "subject",
+        "type",
+    )
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        source: str,
+        type: str,
+        data: T,
+        specversion: str = SPECVERSION,
+        time: datetime | str | None = None,
+        datacontenttype: str | None = JSON,
+        subject: str | None = None,
+        dataschema: str | None = None,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.id = id
+        self.source = source
+        self.type = type
+        self.specversion = specversion
+        self._time = time
+        self.datacontenttype = datacontenttype
+        self.subject = subject
+        self.dataschema = dataschema
+        self.extensions: dict[str, Any] = dict(extensions) if extensions else {}
+        self.data = data
+
+    @property
+    def time(self) -> datetime | None:
+        if isinstance(self._time, str):
+            try:
+                self._time = datetime.fromisoformat(self._time)
+            except ValueError:
+                return None
+        return self._time
+
+    def attributes(self) -> dict[str, Any]:
+        """Context attributes (everything but data), as in the structured JSON format."""
+        attrs: dict[str, Any] = {
+            "specversion": self.specversion,
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+        }
+        for name in ("datacontenttype", "subject", "dataschema"):
+            value = getattr(self, name)
+            if value is not None:
+                attrs[name] = value
+        if self._time is not None:
+            attrs["time"] = self._time if isinstance(self._time, str) else _iso(self._time)
+        attrs.update(self.extensions)
+        return attrs
+
+    def __repr__(self) -> str:
+        return (
+            f"Event(type={self.type!r}, id={self.id!r}, source={self.source!r}, data={self.data!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return bool(self.attributes() == other.attributes() and self.data == other.data)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def now_iso() -> str:
+    return _iso(datetime.now(UTC))
+
+
+class EventIds:
+    """Unique event ids: a random per-process prefix and a counter (cheaper than uuid4)."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self._prefix}-{next(self._counter)}"
+
+
+def dataschema_of(data: Any) -> str | None:
+    """The JSON Schema ``$id`` a pydantic model names in ``json_schema_extra``, if any."""
+    if isinstance(data, BaseModel):
+        extra = type(data).model_config.get("json_schema_extra")
+        if isinstance(extra, dict):
+            schema_id = extra.get("$id")
+            if isinstance(schema_id, str):
+                return schema_id
+    return None
+
+
+def encode_data(data: Any) -> tuple[bytes, str | None]:
+    """The body bytes and datacontenttype for ``data`` in binary mode."""
+    if data is None:
+        return b"", None
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data), OCTETS
+    try:
+        return pydantic_core.to_json(data), JSON
+    except pydantic_core.PydanticSerializationError as exc:
+        raise InvalidEvent(
+            f"event data of type {type(data).__name__} is not JSON-serializable: {exc}; "
+            "publish a pydantic model, a JSON value or bytes"
+        ) from exc
+
+
+def check_extensions(extensions: Mapping[str, Any]) -> None:
+    for name in extensions:
+        if not _EXTENSION_NAME.match(name) or name in _CORE or name == "datacontenttype":
+            raise InvalidEvent(
+                f"CloudEvents extension name {name!r} must be 1-20 lower-case letters or digits "
+                "and not a core attribute"
+            )
+
+
+def to_message(
+    topic: str,
+    data: Any,
+    *,
+    id: str,
+    source: str,
+    type: str,
+    time: str | None = None,
+    subject: str | None = None,
+    dataschema: str | None = None,
+    extensions: Mapping[str, Any] | None = None,
+    headers: Headers | None = None,
+    structured: bool = False,
+) -> Message:
+    """Encode one CloudEvent as a Message, in binary mode unless ``structured``.
+
+    ``headers`` (extra, non-CloudEvents headers) is taken over, not copied.
+    """
+    if dataschema is None:
+        dataschema = dataschema_of(data)
+    if structured:
+        event: dict[str, Any] = {
+            "specversion": SPECVERSION,
+            "id": id,
+            "source": source,
+            "type": type,
+        }
+        if time is not None:
+            event["time"] = time
+        if subject is not None:
+            event["subject"] = subject
+        if dataschema is not None:
+            event["dataschema"] = dataschema
+        if extensions:
+            event.update(extensions)
+        if isinstance(data, bytes | bytearray | memoryview):
+            event["datacontenttype"] = OCTETS
+            event["data_base64"] = base64.b64encode(data).decode()
+        elif data is not None:
+            event["datacontenttype"] = JSON
+            event["data"] = data
+        try:
+            body = pydantic_core.to_json(event)
+        except pydantic_core.PydanticSerializationError as exc:
+            raise InvalidEvent(f"event data is not JSON-serializable: {exc}") from exc
+        out = headers if headers is not None else {}
+        out[CONTENT_TYPE] = STRUCTURED
+        return Message(topic, body, out)
+
+    body, content_type = encode_data(data)
+    h: Headers = headers if headers is not None else {}
+    h["ce-specversion"] = SPECVERSION
+    h["ce-id"] = id
+    h["ce-source"] = source
+    h["ce-type"] = type
+    if time is not None:
+        h["ce-time"] = time
+    if content_type is not None:
+        h[CONTENT_TYPE] = content_type
+    if subject is not None:
+        h["ce-subject"] = subject
+    if dataschema is not None:
+        h["ce-dataschema"] = dataschema
+    if extensions:
+        for name, value in extensions.items():
+            h["ce-" + name] = value if isinstance(value, str) else _attr_str(value)
+    return Message(topic, body, h)
+
+
+def _attr_str(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return str(value)
+
+
+def is_structured(message: Message) -> bool:
+    content_type = message.headers.get(CONTENT_TYPE)
+    return content_type is not None and content_type.startswith(STRUCTURED)
+
+
+def decode_attributes(message: Message) -> tuple[dict[str, Any], Any, bool]:
+    """Split a message into (attributes, raw data, data_is_json_bytes).
+
+    Binary mode: the raw data is the body bytes (JSON bytes when the content type is JSON).
+    Structured mode: the body is parsed once and the raw data is the decoded ``data`` value
+    (or the bytes of ``data_base64``). Raises :class:`InvalidEvent` naming what is missing.
+    """
+    headers = message.headers
+    if is_structured(message):
+        try:
+            obj = pydantic_core.from_json(message.body)
+        except ValueError as exc:
+            raise InvalidEvent(
+                f"structured CloudEvent on {message.topic!r} is not JSON: {exc}"
+            ) from exc
+        if not isinstance(obj, dict):
+            raise InvalidEvent(f"structured CloudEvent on {message.topic!r} is not a JSON object")
+        if "data_base64" in obj:
+            try:
+                raw: Any = base64.b64decode(obj.pop("data_base64"), validate=True)
+            except (ValueError, TypeError) as exc:
+                raise InvalidEvent(f"data_base64 on {message.topic!r} is not base64") from exc
+            is_json_bytes = _is_json(obj.get("datacontenttype"))
+        else:
+            raw = obj.pop("data", None)
+            is_json_bytes = False
+        _require(obj, message.topic)
+        return obj, raw, is_json_bytes
+
+    attrs: dict[str, Any] = {}
+    for key, value in headers.items():
+        if key.startswith("ce-"):
+            attrs[key[3:]] = value
+    _require(attrs, message.topic)
+    content_type = headers.get(CONTENT_TYPE)
+    if content_type is not None:
+        attrs["datacontenttype"] = content_type
+    return attrs, message.body, _is_json(content_type)
+
+
+def _is_json(content_type: Any) -> bool:
+    if content_type is None:
+        return True  # CloudEvents: JSON is the default when no datacontenttype is given
+    base = str(content_type).split(";", 1)[0].strip().lower()
+    return base == JSON or base.endswith("+json") or base == "text/json"
+
+
+def _require(attrs: Mapping[str, Any], topic: str) -> None:
+    missing = [name for name in REQUIRED if not attrs.get(name)]
+    if missing:
+        raise InvalidEvent(
+            f"message on {topic!r} is not a CloudEvent: missing {', '.join(missing)} "
+            "(binary mode needs ce-id, ce-source, ce-type and ce-specversion headers)"
+        )
+    if attrs["specversion"] != SPECVERSION:
+        raise InvalidEvent(
+            f"message on {topic!r} has CloudEvents specversion {attrs['specversion']!r}; "
+            f"only {SPECVERSION!r} is supported"
+        )
+
+
+def build_event(attrs: dict[str, Any], data: Any) -> Event[Any]:
+    """An Event from decoded attributes (the dict is consumed) and validated data."""
+    return Event(
+        id=attrs.pop("id"),
+        source=attrs.pop("source"),
+        type=attrs.pop("type"),
+        specversion=attrs.pop("specversion"),
+        time=attrs.pop("time", None),
+        datacontenttype=attrs.pop("datacontenttype", None),
+        subject=attrs.pop("subject", None),
+        dataschema=attrs.pop("dataschema", None),
+        extensions=attrs,
+        data=data,
+    )

@@ -1,0 +1,197 @@
+"""Handler signatures, read once at definition into a fast decode-and-call path.
+
+A handler is an ``async def`` whose parameters are chosen by annotation:
+
+- ``Event[T]``: the CloudEvent, its data validated as ``T``;
+- ``Context``: the delivery context;
+- any other annotation (a pydantic model, ``dict``, ``int``, ``bytes``...): the data alone;
+- no annotation: the data as plain JSON.
+
+At most one data or event parameter. Everything that can be decided from the signature is
+decided here, when the handler is defined, so a bad signature fails at once and the
+per-message path only validates the body and calls.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, get_args, get_origin
+
+from pydantic import TypeAdapter, ValidationError
+
+from .context import Context
+from .errors import ConfigError, InvalidEvent
+from .events import Event, build_event, decode_attributes
+from .message import Message
+
+__all__ = ["DataCodec", "HandlerSignature", "inspect_handler"]
+
+_EMPTY = inspect.Parameter.empty
+
+
+class DataCodec:
+    """Validates incoming data as one type (from JSON bytes or decoded JSON) and dumps it."""
+
+    __slots__ = ("_adapter", "_raw", "type")
+
+    def __init__(self, tp: Any) -> None:
+        self.type = tp
+        self._raw = tp is bytes
+        self._adapter: TypeAdapter[Any] | None = None if tp is Any else TypeAdapter(tp)
+
+    def from_body(self, body: bytes, is_json: bool) -> Any:
+        if self._raw:
+            return body
+        if not is_json:
+            if self.type is str:
+                return body.decode()
+            if self._adapter is None:
+                return body
+            raise InvalidEvent(f"data is not JSON, so it cannot be read as {self.type!r}")
+        if not body:
+            return self.from_value(None)
+        if self._adapter is None:
+            import pydantic_core
+
+            return pydantic_core.from_json(body)
+        return self._adapter.validate_json(body)
+
+    def from_value(self, value: Any) -> Any:
+        if self._adapter is None or (self._raw and isinstance(value, bytes)):
+            return value
+        return self._adapter.validate_python(value)
+
+    def json_schema(self) -> dict[str, Any]:
+        if self._adapter is None:
+            return {}
+        try:
+            return self._adapter.json_schema()
+        except Exception:  # a type pydantic cannot describe still works, it just has no schema
+            return {}
+
+
+@dataclass(frozen=True)
+class HandlerSignature:
+    """What a handler wants: its data type, whether it wants the Event and/or the Context."""
+
+    func: Callable[..., Awaitable[Any]]
+    name: str
+    codec: DataCodec | None
+    wants_event: bool
+    data_param: str | None
+    context_param: str | None
+    returns: Any
+    positional: tuple[str, ...]
+
+    def build_args(self, message: Message, ctx: Context | None) -> list[Any]:
+        """Decode ``message`` into the handler's positional arguments (raises InvalidEvent)."""
+        values: dict[str, Any] = {}
+        if self.data_param is not None:
+            attrs, raw, is_json = decode_attributes(message)
+            codec = self.codec
+            assert codec is not None
+            try:
+                if isinstance(raw, bytes):
+                    data = codec.from_body(raw, is_json)
+                else:
+                    data = codec.from_value(raw)
+            except ValidationError as exc:
+                raise InvalidEvent(
+                    f"data on {message.topic!r} does not match {_type_name(codec.type)}: "
+                    f"{exc.error_count()} error(s): {_short_errors(exc)}"
+                ) from exc
+            except ValueError as exc:
+                raise InvalidEvent(f"data on {message.topic!r} is not valid JSON: {exc}") from exc
+            values[self.data_param] = build_event(attrs, data) if self.wants_event else data
+        if self.context_param is not None:
+            values[self.context_param] = ctx
+        return [values[name] for name in self.positional]
+
+
+def _short_errors(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or repr(tp)
+
+
+def inspect_handler(func: Callable[..., Any], *, what: str = "handler") -> HandlerSignature:
+    """Read ``func``'s signature; raise ConfigError saying how to fix an unsupported one."""
+    name = getattr(func, "__qualname__", None) or repr(func)
+    target: Any = func if inspect.isroutine(func) else getattr(func, "__call__", func)  # noqa: B004
+    if not inspect.iscoroutinefunction(target):
+        raise ConfigError(f"{what} {name} must be an 'async def' function")
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception as exc:
+        raise ConfigError(f"{what} {name}: cannot resolve its type annotations: {exc}") from exc
+    signature = inspect.signature(func)
+    data_param: str | None = None
+    context_param: str | None = None
+    wants_event = False
+    data_type: Any = None
+    positional: list[str] = []
+    params = list(signature.parameters.values())
+    if params and params[0].name in ("self", "cls") and "." in name:
+        params = params[1:]  # an undecorated method marked in its class body
+    for param in params:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if param.kind is param.KEYWORD_ONLY:
+            if param.default is _EMPTY:
+                raise ConfigError(
+                    f"{what} {name}: keyword-only parameter {param.name!r} has no default"
+                )
+            continue
+        annotation = hints.get(param.name, _EMPTY)
+        if annotation is Context or (
+            isinstance(annotation, type) and issubclass(annotation, Context)
+        ):
+            if context_param is not None:
+                raise ConfigError(f"{what} {name}: only one Context parameter is allowed")
+            context_param = param.name
+            positional.append(param.name)
+            continue
+        if data_param is not None:
+            if param.default is not _EMPTY:
+                continue
+            raise ConfigError(
+                f"{what} {name}: parameters {data_param!r} and {param.name!r} both want the "
+                "data; a handler takes one data (or Event[T]) parameter and optionally a Context"
+            )
+        data_param = param.name
+        positional.append(param.name)
+        if annotation is _EMPTY:
+            data_type = Any
+        elif annotation is Event or get_origin(annotation) is Event:
+            wants_event = True
+            args = get_args(annotation)
+            data_type = args[0] if args else Any
+        else:
+            data_type = annotation
+    codec = None
+    if data_param is not None:
+        try:
+            codec = DataCodec(data_type)
+        except Exception as exc:
+            raise ConfigError(
+                f"{what} {name}: pydantic cannot validate {_type_name(data_type)}: {exc}"
+            ) from exc
+    return HandlerSignature(
+        func=func,
+        name=name,
+        codec=codec,
+        wants_event=wants_event,
+        data_param=data_param,
+        context_param=context_param,
+        returns=hints.get("return", Any),
+        positional=tuple(positional),
+    )

@@ -1,0 +1,307 @@
+"""Service: a named node that owns a broker connection, its handlers and its lifecycle.
+
+``start()`` connects, subscribes every subscriber (and, with the RPC layer, serves endpoints
+and joins the registry); ``stop()`` stops new deliveries, lets in-flight handlers finish within
+the drain timeout, and closes the broker. ``run()`` does both around SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+
+from .brokers import Broker, MessageHandler, Subscription, from_url
+from .client import Client, new_node_id
+from .context import Context, current_message
+from .errors import ConfigError, DeadLetter, InvalidEvent
+from .message import Message
+from .router import Endpoint, Router, Subscriber
+from .settings import Settings
+from .topics import validate_name
+
+__all__ = ["Service", "ServiceStats"]
+
+log = logging.getLogger("eventkit.service")
+
+Hook = Callable[[], Any]
+
+
+@dataclass
+class ServiceStats:
+    """Counters of what the service's subscribers saw (cheap: one increment per message)."""
+
+    received: int = 0
+    handled: int = 0
+    failed: int = 0
+    invalid: int = 0
+
+
+class Service(Router):
+    """A microservice: subscribers (and endpoints) under a name, run on one broker.
+
+    ``broker``: a URL or a Broker; the ``EVENTKIT_BROKER`` environment variable and the
+    ``--broker`` flag of ``run()`` override a URL given here (see :class:`Settings`).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        version: str = "0.0.0",
+        metadata: dict[str, str] | None = None,
+        broker: Broker | str | None = None,
+        namespace: str | None = None,
+        node_id: str | None = None,
+        drain_timeout: float | None = None,
+        subscribers: Sequence[Subscriber] = (),
+        endpoints: Sequence[Endpoint] = (),
+    ) -> None:
+        super().__init__()
+        validate_name("service", name)
+        self.name = name
+        self.version = version
+        self.metadata = dict(metadata or {})
+        self._broker_arg = broker
+        self._args: dict[str, Any] = {
+            "broker": broker if isinstance(broker, str) else None,
+            "namespace": namespace,
+            "node_id": node_id,
+            "drain_timeout": drain_timeout,
+        }
+        self.extend(subscribers)
+        self.extend(endpoints)
+        self.stats = ServiceStats()
+        self.settings: Settings | None = None
+        self.node_id: str = node_id or new_node_id(name)
+        self._client: Client | None = None
+        self._subscriptions: list[Subscription] = []
+        self._hooks: dict[str, list[Hook]] = {
+            "before_start": [],
+            "after_start": [],
+            "before_stop": [],
+            "after_stop": [],
+        }
+        self._argv: Sequence[str] | None = None
+        self._running = False
+        self._extensions: list[Any] = []
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def before_start(self, fn: Hook) -> Hook:
+        """Run ``fn`` (sync or async) before the broker connects."""
+        self._hooks["before_start"].append(fn)
+        return fn
+
+    def after_start(self, fn: Hook) -> Hook:
+        """Run ``fn`` once every subscription is live."""
+        self._hooks["after_start"].append(fn)
+        return fn
+
+    def before_stop(self, fn: Hook) -> Hook:
+        """Run ``fn`` while the service still receives, before it drains."""
+        self._hooks["before_stop"].append(fn)
+        return fn
+
+    def after_stop(self, fn: Hook) -> Hook:
+        """Run ``fn`` after the broker closed."""
+        self._hooks["after_stop"].append(fn)
+        return fn
+
+    async def _run_hooks(self, stage: str) -> None:
+        for fn in self._hooks[stage]:
+            result = fn()
+            if inspect.isawaitable(result):
+                await result
+
+    # -- properties ----------------------------------------------------------------------
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise RuntimeError(f"service {self.name!r} is not started")
+        return self._client
+
+    @property
+    def broker(self) -> Broker:
+        return self.client.broker
+
+    @property
+    def source(self) -> str:
+        return f"/services/{self.name}/{self.node_id}"
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self, *, broker: Broker | str | None = None) -> None:
+        """Connect and subscribe. ``broker`` overrides every other setting (used by tests)."""
+        if self._running:
+            return
+        settings = Settings.load(self._args, argv=self._argv)
+        if isinstance(broker, str):
+            settings = settings.with_(broker=broker)
+        self.settings = settings
+        if settings.node_id:
+            self.node_id = settings.node_id
+        await self._run_hooks("before_start")
+        instance = broker if broker is not None and not isinstance(broker, str) else None
+        if instance is None and not isinstance(self._broker_arg, str | None):
+            instance = self._broker_arg
+        if instance is None:
+            instance = from_url(settings.broker, drain_timeout=settings.drain_timeout)
+        self._client = Client(instance, settings=settings, node_id=self.node_id, source=self.source)
+        await instance.connect()
+        try:
+            for sub in self.subscribers:
+                self._subscriptions.append(
+                    await instance.subscribe(
+                        sub.topic,
+                        self._message_handler(sub),
+                        queue=sub.queue,
+                        durable=sub.durable,
+                        policy=sub.policy,
+                    )
+                )
+            for ext in self._extensions:
+                await ext.start(self)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await instance.close()
+            self._subscriptions.clear()
+            raise
+        self._running = True
+        log.info(
+            "service %s %s started as %s on %s (%d subscriber(s))",
+            self.name,
+            self.version,
+            self.node_id,
+            settings.broker,
+            len(self.subscribers),
+        )
+        await self._run_hooks("after_start")
+
+    async def stop(self) -> None:
+        """Stop receiving, let in-flight handlers finish (within the drain timeout), close."""
+        if not self._running:
+            return
+        self._running = False
+        assert self._client is not None
+        assert self.settings is not None
+        with anyio.CancelScope(shield=True):
+            await self._run_hooks("before_stop")
+            for ext in reversed(self._extensions):
+                await ext.stop(self)
+            with anyio.move_on_after(self.settings.drain_timeout + 1):
+                async with anyio.create_task_group() as tg:
+                    for subscription in self._subscriptions:
+                        tg.start_soon(subscription.stop)
+            self._subscriptions.clear()
+            await self._client.broker.close()
+            log.info("service %s (%s) stopped", self.name, self.node_id)
+            await self._run_hooks("after_stop")
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def serve(self) -> None:
+        """Start, run until SIGINT or SIGTERM, then stop gracefully."""
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with self:
+                async for signum in signals:
+                    log.info("received %s: draining and stopping", signal.Signals(signum).name)
+                    break
+
+    def run(self, argv: Sequence[str] | None = None) -> None:
+        """Run the service until SIGINT/SIGTERM. Reads ``--broker`` etc. from ``argv``
+        (the command line by default). A bad setting exits with status 2 and says why."""
+        self._argv = sys.argv[1:] if argv is None else list(argv)
+        try:
+            settings = Settings.load(self._args, argv=self._argv)
+        except ConfigError as exc:
+            print(f"eventkit: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        if not logging.getLogger().handlers:
+            logging.basicConfig(
+                level=settings.log_level.upper(),
+                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            )
+        try:
+            anyio.run(self.serve, backend_options={"use_uvloop": settings.uvloop})
+        except ConfigError as exc:
+            print(f"eventkit: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    # -- publishing ----------------------------------------------------------------------
+
+    async def publish(self, topic: str, data: Any = None, **kwargs: Any) -> str:
+        """Publish a CloudEvent from this service (source ``/services/{name}/{node_id}``)."""
+        return await self.client.publish(topic, data, **kwargs)
+
+    # -- delivery ------------------------------------------------------------------------
+
+    def _message_handler(self, sub: Subscriber) -> MessageHandler:
+        """The broker-level handler for one subscriber, built once at start."""
+        signature = sub.signature
+        func = signature.func
+        durable = sub.durable is not None
+        wants_context = signature.context_param is not None
+        stats = self.stats
+        node_id, name, client = self.node_id, self.name, self._client
+
+        async def on_message(message: Message) -> None:
+            stats.received += 1
+            ctx = (
+                Context(message, node_id=node_id, service=name, client=client)
+                if wants_context
+                else None
+            )
+            try:
+                args = signature.build_args(message, ctx)
+            except InvalidEvent as exc:
+                stats.invalid += 1
+                log.warning("%s: invalid event on %r: %s", signature.name, message.topic, exc)
+                if durable:
+                    raise DeadLetter(str(exc)) from None
+                return
+            token = current_message.set(message)
+            try:
+                await func(*args)
+            except DeadLetter:
+                stats.failed += 1
+                raise
+            except Exception:
+                stats.failed += 1
+                log.exception(
+                    "%s failed on %r (event %s, attempt %d)",
+                    signature.name,
+                    message.topic,
+                    message.headers.get("ce-id"),
+                    message.attempt,
+                )
+                if durable:
+                    raise
+            else:
+                stats.handled += 1
+            finally:
+                current_message.reset(token)
+
+        return on_message

@@ -1,0 +1,91 @@
+"""Testing helpers: run a real service on ``memory://`` and drive it like a caller would.
+
+Nothing is patched: the service starts exactly as in production, on a memory bus of its own,
+and the test talks to it through a real client on the same bus. ``join()`` waits until every
+event (and every event the handlers published in turn) has been handled, so a test can
+publish, join, and assert without sleeping::
+
+    async with eventkit.testing.run(svc) as kit:
+        await kit.publish("shop.orders.placed", OrderPlaced(order_id="o-1", total_cents=5))
+        await kit.join()
+        assert ...
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from .brokers.memory import MemoryBroker
+from .client import Client
+from .events import Event
+from .handlers import DataCodec, HandlerSignature
+from .message import Message
+from .service import Service
+
+__all__ = ["Recorder", "TestKit", "run"]
+
+
+class TestKit(Client):
+    """A client on the test bus, with ``join()`` and ``record()``."""
+
+    __test__ = False  # not a pytest test class
+    broker: MemoryBroker
+
+    async def join(self, timeout: float = 10.0) -> None:
+        """Wait until the bus is idle: every published event handled, retries included."""
+        await self.broker.join(timeout)
+
+    async def record(self, topic: str, data_type: Any = Any) -> Recorder:
+        """Subscribe to ``topic`` and keep every event seen there (data as ``data_type``)."""
+        recorder = Recorder(data_type)
+        await self.broker.subscribe(topic, recorder._on_message)
+        return recorder
+
+
+class Recorder:
+    """The events seen on a topic, in arrival order (``events``) with their data (``data``)."""
+
+    def __init__(self, data_type: Any) -> None:
+        self._signature = HandlerSignature(
+            func=_noop,
+            name="recorder",
+            codec=DataCodec(data_type),
+            wants_event=True,
+            data_param="event",
+            context_param=None,
+            returns=None,
+            positional=("event",),
+        )
+        self.events: list[Event[Any]] = []
+
+    @property
+    def data(self) -> list[Any]:
+        return [event.data for event in self.events]
+
+    async def _on_message(self, message: Message) -> None:
+        (event,) = self._signature.build_args(message, None)
+        self.events.append(event)
+
+
+async def _noop(*_: Any) -> None:
+    return None
+
+
+@asynccontextmanager
+async def run(*services: Service, url: str | None = None) -> AsyncIterator[TestKit]:
+    """Start ``services`` on a fresh memory bus; yield a :class:`TestKit` on the same bus."""
+    url = url or f"memory://test-{uuid.uuid4().hex[:12]}"
+    started: list[Service] = []
+    kit = TestKit(MemoryBroker(url))
+    try:
+        for service in services:
+            await service.start(broker=MemoryBroker(url))
+            started.append(service)
+        async with kit:
+            yield kit
+    finally:
+        for service in reversed(started):
+            await service.stop()
