@@ -1,0 +1,97 @@
+"""Handler signatures: what is accepted, what is a clear error at definition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from eventkit import ConfigError, Context, Event, Router, Service, Subscriber, subscribe
+from eventkit.handlers import inspect_handler
+
+
+class Model(BaseModel):
+    x: int
+
+
+async def event_and_ctx(event: Event[Model], ctx: Context) -> None: ...
+async def model_only(m: Model) -> None: ...
+async def untyped(data) -> None: ...  # type: ignore[no-untyped-def]
+async def nothing() -> None: ...
+async def ctx_first(ctx: Context, data: dict[str, int]) -> None: ...
+async def two_data(a: Model, b: Model) -> None: ...
+def not_async(m: Model) -> None: ...
+async def bare_event(event: Event) -> None: ...  # type: ignore[type-arg]
+
+
+def test_accepted_signatures() -> None:
+    sig = inspect_handler(event_and_ctx)
+    assert sig.wants_event and sig.context_param == "ctx" and sig.codec is not None
+    assert sig.codec.type is Model
+    assert inspect_handler(model_only).codec.type is Model  # type: ignore[union-attr]
+    assert inspect_handler(untyped).codec.type is Any  # type: ignore[union-attr]
+    assert inspect_handler(nothing).data_param is None
+    assert inspect_handler(ctx_first).positional == ("ctx", "data")
+    assert inspect_handler(bare_event).codec.type is Any  # type: ignore[union-attr]
+
+
+def test_two_data_parameters_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="both want the data"):
+        inspect_handler(two_data)
+
+
+def test_sync_handler_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="async def"):
+        Subscriber("a.b", not_async)
+
+
+def test_bad_topic_fails_at_decoration() -> None:
+    svc = Service("s")
+    with pytest.raises(ConfigError):
+        svc.subscribe("a..b")(model_only)
+    with pytest.raises(ConfigError):
+        subscribe("a.>.b")
+
+
+def test_bad_names_fail_at_definition() -> None:
+    with pytest.raises(ConfigError):
+        Service("has.dot")
+    with pytest.raises(ConfigError):
+        Subscriber("a.b", model_only, queue="a.b")
+    with pytest.raises(ConfigError):
+        Subscriber("a.b", model_only, concurrency=0)
+
+
+class Handlers:
+    def __init__(self) -> None:
+        self.seen: list[Model] = []
+
+    @subscribe("shop.orders.placed", queue="q")
+    async def on_order(self, m: Model) -> None:
+        self.seen.append(m)
+
+
+def test_a_class_with_marked_methods_is_included() -> None:
+    svc = Service("s")
+    handlers = Handlers()
+    svc.include(handlers)
+    (sub,) = svc.subscribers
+    assert sub.topic == "shop.orders.placed" and sub.queue == "q"
+    assert sub.handler == handlers.on_order
+
+
+def test_router_prefix_and_include() -> None:
+    router = Router(prefix="shop")
+
+    @router.subscribe("orders.*")
+    async def h(m: Model) -> None: ...
+
+    svc = Service("s")
+    svc.include(router)
+    assert [s.topic for s in svc.subscribers] == ["shop.orders.*"]
+
+
+def test_include_of_something_without_handlers_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="no handlers"):
+        Service("s").include(object())
