@@ -1,0 +1,447 @@
+"""``nats://``: the Broker protocol on NATS (nats-py), with JetStream for ``durable=``.
+
+Topics are NATS subjects one to one (``*``, ``>``); ``queue=`` is a NATS queue group;
+message headers (``ce-*`` CloudEvents attributes in binary mode, ``content-type``,
+``eventkit-*``) travel as NATS headers unchanged. Plain subscriptions are core NATS
+(at-most-once, fast); ``durable=`` subscriptions are JetStream pull consumers
+(:mod:`eventkit.brokers.nats_jetstream`) over streams laid out per first topic token
+(:mod:`eventkit.brokers.nats_streams`).
+
+A publish to a topic that some stream captures is a JetStream publish: it waits for the
+stream's ack, retries safely (``Nats-Msg-Id`` = the CloudEvent id de-duplicates) and so
+survives a server restart. Other publishes are core NATS: written to the connection, and
+buffered (up to ``max_reconnect_buffer`` bytes) while reconnecting. Which topics a stream
+captures is learned from the server at connect and kept current by JetStream's advisories.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription as NatsSub
+from nats.errors import (
+    ConnectionClosedError,
+    MaxPayloadError,
+    OutboundBufferLimitError,
+    SlowConsumerError,
+)
+from nats.errors import Error as NatsError
+
+from .._tasks import TaskHost
+from ..errors import (
+    BrokerClosed,
+    ConnectionLost,
+    DeadLetter,
+    DriverMissing,
+    PayloadTooLarge,
+    PublishError,
+)
+from ..message import NO_RESPONDERS, REPLY_TO, Message
+from ..topics import matches, validate_topic
+from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler
+from .nats_config import NatsSettings, parse_settings
+from .nats_headers import from_nats, to_nats
+from .nats_jetstream import DurableSubscription, js_publish
+from .nats_streams import ensure_stream, list_streams
+
+__all__ = ["NatsBroker", "NatsSubscription"]
+
+log = logging.getLogger("eventkit.broker.nats")
+
+_DEFAULT_POLICY = DeliveryPolicy()
+DEAD_LETTERS = "eventkit.deadletter.>"
+HEADER_ROOM = 4096
+_HOW_TO_START = (
+    "start one with `nats-server -js` (or `eventkit up`), or point the broker URL "
+    "(--broker / EVENTKIT_BROKER) at a running server"
+)
+
+
+class NatsSubscription:
+    """A core NATS subscription (fan-out or queue group); ``stop()`` drains it."""
+
+    def __init__(
+        self,
+        broker: NatsBroker,
+        topic: str,
+        queue: str | None,
+        handler: MessageHandler,
+        policy: DeliveryPolicy,
+    ) -> None:
+        self.topic = topic
+        self.queue = queue
+        self.durable: str | None = None
+        self._broker = broker
+        self._handler = handler
+        self._sub: NatsSub | None = None
+        self._active = True
+        self._stopped = anyio.Event()
+        self._limit = policy.max_in_flight
+        self._slots = anyio.Semaphore(policy.max_in_flight) if policy.max_in_flight > 1 else None
+        self._running = 0
+        self._idle = anyio.Event()
+        self._idle.set()
+        self._scopes: set[anyio.CancelScope] = set()
+
+    async def start(self) -> None:
+        cb = self._on_msg if self._slots is None else self._on_msg_concurrent
+        self._sub = await self._broker._client().subscribe(
+            self.topic, queue=self.queue or "", cb=cb
+        )
+
+    async def _on_msg(self, msg: Msg) -> None:
+        """One at a time, in order: runs in nats-py's delivery task for this subscription."""
+        headers = msg.headers
+        if not headers:
+            message = Message(msg.subject, msg.data, {})
+        elif not msg.data and headers.get("Status") == "503":  # NATS's no-responders notice
+            message = Message(msg.subject, b"", {NO_RESPONDERS: "1"})
+        else:
+            message = Message(msg.subject, msg.data, from_nats(headers))
+        try:
+            await self._handler(message)
+        except DeadLetter as exc:
+            log.warning(
+                "handler for %r dead-lettered a non-durable message: %s", msg.subject, exc.reason
+            )
+        except Exception as exc:
+            log.warning(
+                "handler for %r failed, message dropped: %s: %s",
+                msg.subject,
+                type(exc).__name__,
+                exc,
+            )
+
+    async def _on_msg_concurrent(self, msg: Msg) -> None:
+        assert self._slots is not None
+        await self._slots.acquire()
+        self._running += 1
+        if self._idle.is_set():
+            self._idle = anyio.Event()
+        self._broker._tasks.start_soon(self._run, msg)
+
+    async def _run(self, msg: Msg) -> None:
+        assert self._slots is not None
+        scope = anyio.CancelScope()
+        self._scopes.add(scope)
+        try:
+            with scope:
+                await self._on_msg(msg)
+        finally:
+            self._scopes.discard(scope)
+            self._slots.release()
+            self._running -= 1
+            if self._running == 0:
+                self._idle.set()
+
+    async def stop(self) -> None:
+        if not self._active:
+            await self._stopped.wait()
+            return
+        self._active = False
+        sub, drain = self._sub, self._broker.settings.drain_timeout
+        try:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(drain) as scope:
+                if sub is not None:
+                    with contextlib.suppress(NatsError):  # reconnecting or closed: go on
+                        await sub.drain()  # type: ignore[no-untyped-call]  # UNSUB + round trip
+                await self._idle.wait()
+            if scope.cancelled_caught:
+                log.warning(
+                    "subscription to %r did not drain within %.1fs; cancelling its handlers",
+                    self.topic,
+                    drain,
+                )
+                for s in list(self._scopes):
+                    s.cancel()
+            if sub is not None:
+                sub._stop_processing()  # cancels nats-py's delivery task if still in a handler
+                self._broker._client_or_none_remove(sub)
+        finally:
+            self._broker._forget(self)
+            self._stopped.set()
+
+
+class NatsBroker(BaseBroker):
+    """A NATS broker: ``NatsBroker("nats://127.0.0.1:4222")``.
+
+    Options: ``drain_timeout`` (seconds close/stop wait for handlers), ``connect_timeout``
+    (per server), ``publish_timeout`` (how long a publish waits for a JetStream ack or for a
+    lost connection to return), ``max_reconnect_buffer`` (bytes buffered while
+    reconnecting), ``user``/``password``/``token``, ``creds`` (a ``.creds`` file), ``nkey``
+    (an NKEY seed file), ``tls_ca``/``tls_cert``/``tls_key``, ``name``, ``replicas``
+    (JetStream stream replicas in a cluster), and ``options`` (passed to nats-py's connect).
+    """
+
+    capabilities = Capabilities(queue_groups=True, durable=True, ordered=True, no_responders=True)
+
+    def __init__(self, url: str = "nats://127.0.0.1:4222", **options: Any) -> None:
+        self.settings: NatsSettings = parse_settings(url, **options)
+        self.url = self.settings.display
+        self.drain_timeout = self.settings.drain_timeout
+        self._nc: Client | None = None
+        self._tasks = TaskHost("eventkit-nats-broker")
+        self._subs: list[NatsSubscription | DurableSubscription] = []
+        self._closed = False
+        self._down_since: float | None = None
+        self._stream_subjects: list[str] = []
+        self._captured: dict[str, bool] = {}
+        self._advisories: NatsSub | None = None
+        self._refreshing = False
+        self._dead_letters_ready = False
+        self._lingering: list[DurableSubscription] = []
+
+    # -- connection ------------------------------------------------------------------------
+
+    def _client(self) -> Client:
+        nc = self._nc
+        if nc is None or self._closed:
+            raise BrokerClosed("the NATS broker is not connected: call connect() first")
+        return nc
+
+    async def connect(self) -> None:
+        if self._nc is not None:
+            return
+        if self._closed:
+            raise BrokerClosed("this NatsBroker was closed; make a new one")
+        nc = Client()
+        kwargs = self.settings.connect_kwargs()
+        try:
+            await nc.connect(
+                error_cb=self._on_error,
+                disconnected_cb=self._on_disconnected,
+                reconnected_cb=self._on_reconnected,
+                **kwargs,
+            )
+        except ImportError as exc:
+            raise DriverMissing(
+                f"NATS credentials (creds/nkey) need the nkeys package: pip install nkeys ({exc})"
+            ) from exc
+        except (NatsError, OSError, TimeoutError) as exc:
+            reason = nc.last_error or exc
+            if "authorization" in str(reason).lower():
+                raise ConnectionLost(
+                    f"NATS at {self.url} refused the credentials ({reason}); check the "
+                    "user/password, token, creds or nkey settings"
+                ) from exc
+            raise ConnectionLost(
+                f"cannot reach NATS at {self.url} ({type(reason).__name__}: {reason}); "
+                + _HOW_TO_START
+            ) from exc
+        nc.options["max_reconnect_attempts"] = -1  # connected once: keep reconnecting
+        self._nc = nc
+        info = nc._server_info
+        self.capabilities = Capabilities(
+            queue_groups=True,
+            durable=bool(info.get("jetstream")),
+            ordered=True,
+            no_responders=True,
+            # NATS counts headers in max_payload: leave them room, so that any body up to
+            # the advertised limit fits with ordinary headers.
+            max_payload=nc.max_payload - HEADER_ROOM,
+        )
+        await self._tasks.start()
+        if self.capabilities.durable:
+            self._advisories = await nc.subscribe(
+                "$JS.EVENT.ADVISORY.STREAM.>", cb=self._on_stream_advisory
+            )
+            await self._refresh_streams()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        nc = self._nc
+        if nc is None:
+            return
+        with anyio.CancelScope(shield=True):
+            async with anyio.create_task_group() as tg:
+                for sub in list(self._subs):
+                    tg.start_soon(sub.stop)
+            with anyio.move_on_after(2.0):  # pull requests of stopped durables expire
+                for lingering in self._lingering:
+                    await lingering.lingered.wait()
+            with anyio.move_on_after(self.drain_timeout):
+                try:
+                    if nc.is_connected:
+                        await nc.flush(timeout=max(1, int(self.drain_timeout)))
+                except (NatsError, TimeoutError) as exc:
+                    log.debug("flush on close failed: %s", exc)
+            with anyio.move_on_after(5.0):
+                await nc.close()
+            await self._tasks.aclose()
+
+    async def _on_error(self, exc: Exception) -> None:
+        if isinstance(exc, SlowConsumerError):
+            log.warning(
+                "NATS slow consumer on %r: messages dropped (handlers too slow)", exc.subject
+            )
+        else:
+            log.debug("NATS connection: %s: %s", type(exc).__name__, exc)
+
+    async def _on_disconnected(self) -> None:
+        if not self._closed:
+            self._down_since = time.monotonic()
+            log.warning("lost the connection to NATS at %s; reconnecting", self.url)
+
+    async def _on_reconnected(self) -> None:
+        self._down_since = None
+        nc = self._nc
+        where = nc.connected_url if nc is not None else None
+        log.warning("reconnected to NATS at %s", where.netloc if where else self.url)
+        for sub in self._subs:
+            if isinstance(sub, DurableSubscription):
+                sub.wake()
+
+    # -- publish ---------------------------------------------------------------------------
+
+    async def publish(self, message: Message) -> None:
+        nc = self._nc
+        if nc is None or self._closed:
+            raise BrokerClosed("publish on a broker that is not connected: call connect() first")
+        self.check_publish(message)
+        topic = message.topic
+        captured = self._captured.get(topic)
+        if captured is None:
+            captured = self._captured[topic] = any(matches(s, topic) for s in self._stream_subjects)
+        limit = self.capabilities.max_payload
+        if limit is not None and len(message.body) + 65536 > limit:
+            self._check_size_with_headers(message, limit + HEADER_ROOM)
+        if captured:
+            msg_id = message.headers.get("ce-id") or nc._nuid.next().decode()
+            await self._publish_kept(message, msg_id)
+            return
+        if self._down_since is not None:
+            self._check_outage(topic)
+        reply = message.headers.get(REPLY_TO, "") if message.headers else ""
+        if reply:
+            validate_topic(reply)  # a bad subject here would break the connection
+        try:
+            await nc.publish(topic, message.body, reply, to_nats(message.headers))
+        except OutboundBufferLimitError as exc:
+            raise ConnectionLost(
+                f"NATS at {self.url} is unreachable and the reconnect buffer "
+                f"({self.settings.max_reconnect_buffer} bytes) is full; {topic!r} not sent"
+            ) from exc
+        except MaxPayloadError as exc:
+            raise PayloadTooLarge(f"message on {topic!r} exceeds NATS max_payload") from exc
+        except ConnectionClosedError as exc:
+            raise ConnectionLost(f"the connection to NATS at {self.url} is closed") from exc
+        except NatsError as exc:
+            raise PublishError(f"publish to {topic!r} failed: {exc}") from exc
+
+    def _check_outage(self, topic: str) -> None:
+        down = self._down_since
+        if down is not None and time.monotonic() - down > self.settings.publish_timeout:
+            raise ConnectionLost(
+                f"NATS at {self.url} has been unreachable for more than "
+                f"{self.settings.publish_timeout:.0f}s; {topic!r} not sent. " + _HOW_TO_START
+            )
+
+    def _check_size_with_headers(self, message: Message, limit: int) -> None:
+        """NATS counts headers in max_payload; a body just under the limit may not fit."""
+        size = len(message.body) + 12 + sum(len(k) + len(v) + 4 for k, v in message.headers.items())
+        if size > limit:
+            raise PayloadTooLarge(
+                f"message on {message.topic!r} is {size} bytes with headers, over this NATS "
+                f"server's max_payload of {limit} bytes; nothing was sent"
+            )
+
+    async def _publish_kept(self, message: Message, msg_id: str) -> None:
+        """Publish so that a stream keeps it (JetStream ack), or as core NATS if none does."""
+        nc = self._client()
+        if self._down_since is not None:
+            self._check_outage(message.topic)
+        stored = await js_publish(
+            nc,
+            message.topic,
+            message.body,
+            message.headers,
+            msg_id,
+            self.settings.publish_timeout,
+        )
+        if not stored:
+            self._captured.pop(message.topic, None)
+            await nc.publish(message.topic, message.body, headers=to_nats(message.headers))
+
+    async def _refresh_streams(self) -> None:
+        nc = self._client()
+        try:
+            streams = await list_streams(nc)
+        except Exception as exc:  # keep the old view; advisories or the next call retry
+            log.debug("could not list JetStream streams: %s", exc)
+            return
+        self._stream_subjects = [s for c in streams.values() for s in c.get("subjects") or []]
+        self._captured = {}
+
+    async def _on_stream_advisory(self, msg: Msg) -> None:
+        if self._refreshing or self._closed:
+            return
+        self._refreshing = True
+        try:
+            await self._refresh_streams()
+        finally:
+            self._refreshing = False
+
+    # -- subscribe -------------------------------------------------------------------------
+
+    async def subscribe(
+        self,
+        topic: str,
+        handler: MessageHandler,
+        *,
+        queue: str | None = None,
+        durable: str | None = None,
+        policy: DeliveryPolicy | None = None,
+    ) -> NatsSubscription | DurableSubscription:
+        self._client()
+        self.check_subscribe(topic, queue, durable)
+        policy = policy or _DEFAULT_POLICY
+        sub: NatsSubscription | DurableSubscription
+        if durable is not None:
+            await self._ensure_dead_letters()
+            sub = DurableSubscription(self, topic, durable, handler, policy)
+        else:
+            sub = NatsSubscription(self, topic, queue, handler, policy)
+        try:
+            await sub.start()
+        except NatsError as exc:
+            raise ConnectionLost(f"subscribe to {topic!r} failed: {exc}") from exc
+        self._subs.append(sub)
+        if durable is not None:
+            await self._refresh_streams()
+        return sub
+
+    async def _ensure_dead_letters(self) -> None:
+        """Dead letters are kept (a stream with limits) as well as sent to core subscribers."""
+        if not self._dead_letters_ready:
+            await ensure_stream(self._client(), DEAD_LETTERS, replicas=self.settings.replicas)
+            self._dead_letters_ready = True
+
+    def _client_or_none_remove(self, sub: NatsSub) -> None:
+        """Forget a nats-py subscription locally (its UNSUB was sent, or the link is down)."""
+        if self._nc is not None:
+            self._nc._remove_sub(sub._id)
+
+    def _linger(self, sub: DurableSubscription) -> None:
+        if self._tasks.running:
+            self._lingering.append(sub)
+            self._tasks.start_soon(sub.linger)
+        else:
+            sub.lingered.set()
+
+    def _forget(self, sub: NatsSubscription | DurableSubscription) -> None:
+        if sub in self._subs:
+            self._subs.remove(sub)
+
+    @property
+    def server_info(self) -> Mapping[str, Any]:
+        """The server's INFO (version, max_payload, jetstream, cluster), for diagnostics."""
+        return dict(self._client()._server_info)
