@@ -9,14 +9,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 from .brokers import Broker, from_url
 from .context import propagated_headers
 from .events import EventIds, check_extensions, now_iso, to_message
+from .middleware import Middleware
 from .settings import Settings
 
+if TYPE_CHECKING:
+    from .calls import Caller, ServiceClient
+    from .registry import Registry, ServiceInfo
+
 __all__ = ["Client", "connect"]
+
+Resp = TypeVar("Resp")
 
 
 def new_node_id(name: str) -> str:
@@ -56,6 +63,10 @@ class Client:
         self._owns_broker = owns_broker
         self._ids = EventIds()
         self._connected = False
+        self.middleware: list[Middleware] = []
+        self._registry: Registry | None = None
+        self._owns_registry = False
+        self._caller: Caller | None = None
 
     async def connect(self) -> None:
         if self._owns_broker:
@@ -64,8 +75,96 @@ class Client:
 
     async def close(self) -> None:
         self._connected = False
+        if self._caller is not None:
+            await self._caller.close()
+            self._caller = None
+        if self._registry is not None and self._owns_registry:
+            await self._registry.stop()
+            self._registry = None
         if self._owns_broker:
             await self.broker.close()
+
+    def use(self, middleware: Middleware) -> Middleware:
+        """Add a middleware around this client's calls (before the first call)."""
+        self.middleware.append(middleware)
+        return middleware
+
+    # -- registry ------------------------------------------------------------------------
+
+    async def get_registry(self) -> Registry:
+        """This client's view of the registry, joined on first use (one query round trip)."""
+        if self._registry is None:
+            from .registry import Registry
+
+            registry = Registry(
+                self, namespace=self.namespace, ttl=self.settings.registry_ttl,
+                heartbeat=self.settings.heartbeat,
+            )
+            self._registry, self._owns_registry = registry, True
+            await registry.start()
+        return self._registry
+
+    async def services(self, *, wait: float = 0.5) -> list[ServiceInfo]:
+        """Every live service (one entry per name and version), after a registry query."""
+        registry = await self.get_registry()
+        await registry.query(wait=wait)
+        return registry.view.services()
+
+    async def describe(self, service: str, *, wait: float = 0.5) -> list[ServiceInfo]:
+        """``service`` as go-micro describes it: name, version, metadata, endpoints with
+        request/response schemas, nodes (one entry per version; empty when unknown)."""
+        registry = await self.get_registry()
+        if not registry.view.nodes(service):
+            await registry.query(service, wait=wait)
+        return registry.view.describe(service)
+
+    # -- calls ---------------------------------------------------------------------------
+
+    @overload
+    async def call(self, service: str, endpoint: str, request: Any = None, *,
+                   response: type[Resp], timeout: float | None = None,
+                   metadata: Mapping[str, str] | None = None, version: str | None = None,
+                   node_metadata: Mapping[str, str] | None = None, retries: int = 1) -> Resp: ...
+    @overload
+    async def call(self, service: str, endpoint: str, request: Any = None, *,
+                   response: None = None, timeout: float | None = None,
+                   metadata: Mapping[str, str] | None = None, version: str | None = None,
+                   node_metadata: Mapping[str, str] | None = None, retries: int = 1) -> Any: ...
+    async def call(
+        self,
+        service: str,
+        endpoint: str,
+        request: Any = None,
+        *,
+        response: Any = None,
+        timeout: float | None = None,
+        metadata: Mapping[str, str] | None = None,
+        version: str | None = None,
+        node_metadata: Mapping[str, str] | None = None,
+        retries: int = 1,
+    ) -> Any:
+        """Call ``endpoint`` of ``service`` with ``request``; return the reply as ``response``.
+
+        ``timeout`` (5 s by default) is the whole call's deadline, shortened to the deadline
+        of the request being handled, if any. ``version`` and ``node_metadata`` filter the
+        nodes. Raises a :class:`RemoteError` subclass: BadRequest (400), NotFound (404),
+        DeadlineExceeded (408), InternalError (500), ServiceUnavailable (503), or the
+        handler's own.
+        """
+        if self._caller is None:
+            from .calls import Caller
+
+            self._caller = Caller(self, middleware=self.middleware)
+        return await self._caller.call(
+            service, endpoint, request, response=response, timeout=timeout, metadata=metadata,
+            version=version, node_metadata=node_metadata, retries=retries,
+        )
+
+    def service(self, name: str, **options: Any) -> ServiceClient:
+        """A client bound to one service: ``await kit.service("greeter").call("Greeter.Hello")``."""
+        from .calls import ServiceClient
+
+        return ServiceClient(self, name, **options)
 
     async def __aenter__(self) -> Self:
         await self.connect()

@@ -40,3 +40,17 @@ class Message:
         headers[DEAD_LETTER_TOPIC] = self.topic
         headers[DEAD_LETTER_ATTEMPTS] = str(self.attempt)
         return Message(dead_letter_topic, self.body, headers)
+
+# Request/reply: a message carrying REPLY_TO that reaches no subscriber makes a broker with
+# ``Capabilities.no_responders`` deliver an empty message with NO_RESPONDERS to that topic,
+# so a caller learns at once that the request surely did not run.
+REPLY_TO = "eventkit-reply-to"
+NO_RESPONDERS = "eventkit-no-responders"
+
+
+def no_responders_reply(request: Message) -> Message | None:
+    """The notice a broker sends when ``request`` reached nobody (None if it wants no reply)."""
+    reply_to = request.headers.get(REPLY_TO)
+    if reply_to is None:
+        return None
+    return Message(reply_to, b"", {NO_RESPONDERS: "1"})

@@ -14,18 +14,24 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 
-from .brokers import Broker, MessageHandler, Subscription, from_url
+from .brokers import Broker, DeliveryPolicy, MessageHandler, Subscription, from_url
 from .client import Client, new_node_id
 from .context import Context, current_message
 from .errors import ConfigError, DeadLetter, InvalidEvent
 from .message import Message
+from .middleware import Invocation, Middleware, compose
 from .router import Endpoint, Router, Subscriber
+from .registry_node import RegistryExtension
+from .rpc import RpcServer
 from .settings import Settings
 from .topics import validate_name
+
+if TYPE_CHECKING:
+    from .registry import Registry
 
 __all__ = ["Service", "ServiceStats"]
 
@@ -61,8 +67,12 @@ class Service(Router):
         namespace: str | None = None,
         node_id: str | None = None,
         drain_timeout: float | None = None,
+        registry_ttl: float | None = None,
+        heartbeat: float | None = None,
         subscribers: Sequence[Subscriber] = (),
         endpoints: Sequence[Endpoint] = (),
+        middleware: Sequence[Middleware] = (),
+        rpc_concurrency: int = 256,
     ) -> None:
         super().__init__()
         validate_name("service", name)
@@ -75,7 +85,11 @@ class Service(Router):
             "namespace": namespace,
             "node_id": node_id,
             "drain_timeout": drain_timeout,
+            "registry_ttl": registry_ttl,
+            "heartbeat": heartbeat,
         }
+        self.middleware: list[Middleware] = list(middleware)
+        self.rpc_policy = DeliveryPolicy(max_in_flight=rpc_concurrency)
         self.extend(subscribers)
         self.extend(endpoints)
         self.stats = ServiceStats()
@@ -91,7 +105,15 @@ class Service(Router):
         }
         self._argv: Sequence[str] | None = None
         self._running = False
-        self._extensions: list[Any] = []
+        self.registry: Registry | None = None
+        """This node's registry membership and view, while the service runs."""
+        # Registry last: it announces once the node serves, and leaves before RPC drains.
+        self._extensions: list[Any] = [RpcServer(self), RegistryExtension()]
+
+    def use(self, middleware: Middleware) -> Middleware:
+        """Add a middleware around this service's subscribers, endpoints and calls."""
+        self.middleware.append(middleware)
+        return middleware
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -159,7 +181,11 @@ class Service(Router):
             instance = self._broker_arg
         if instance is None:
             instance = from_url(settings.broker, drain_timeout=settings.drain_timeout)
-        self._client = Client(instance, settings=settings, node_id=self.node_id, source=self.source)
+        self._client = Client(
+            instance, settings=settings, node_id=self.node_id, source=self.source,
+            owns_broker=False,
+        )
+        self._client.middleware = self.middleware
         await instance.connect()
         try:
             for sub in self.subscribers:
@@ -176,6 +202,9 @@ class Service(Router):
                 await ext.start(self)
         except BaseException:
             with anyio.CancelScope(shield=True):
+                for ext in reversed(self._extensions):
+                    await ext.stop(self)
+                await self._client.close()
                 await instance.close()
             self._subscriptions.clear()
             raise
@@ -206,6 +235,7 @@ class Service(Router):
                     for subscription in self._subscriptions:
                         tg.start_soon(subscription.stop)
             self._subscriptions.clear()
+            await self._client.close()
             await self._client.broker.close()
             log.info("service %s (%s) stopped", self.name, self.node_id)
             await self._run_hooks("after_stop")
@@ -263,8 +293,28 @@ class Service(Router):
         signature = sub.signature
         func = signature.func
         durable = sub.durable is not None
-        wants_context = signature.context_param is not None
+        wants_context = signature.context_param is not None or bool(self.middleware)
         stats = self.stats
+        call = func
+        if self.middleware:
+            async def final(invocation: Invocation) -> Any:
+                return await func(*invocation.options["args"])
+
+            chain = compose(self.middleware, final)
+
+            async def call(*args: Any) -> Any:
+                invocation = Invocation(
+                    "subscriber", sub.topic, current_message.get(), ctx_of(args), args,
+                    options={"args": args},
+                )
+                return await chain(invocation)
+
+            def ctx_of(args: tuple[Any, ...]) -> Context | None:
+                for arg in args:
+                    if isinstance(arg, Context):
+                        return arg
+                return None
+
         node_id, name, client = self.node_id, self.name, self._client
 
         async def on_message(message: Message) -> None:
@@ -284,7 +334,7 @@ class Service(Router):
                 return
             token = current_message.set(message)
             try:
-                await func(*args)
+                await call(*args)
             except DeadLetter:
                 stats.failed += 1
                 raise

@@ -69,6 +69,11 @@ class Capabilities:
     """Messages from one publisher to one subscriber (``max_in_flight=1``) arrive in order."""
     max_payload: int | None = None
     """Largest body in bytes, where the broker has a limit; bigger ones raise PayloadTooLarge."""
+    no_responders: bool = False
+    """A message with an ``eventkit-reply-to`` header that reaches no subscriber makes the
+    broker deliver an empty message with ``eventkit-no-responders: 1`` to that reply topic
+    (see :func:`eventkit.message.no_responders_reply`). RPC uses it to fail over at once
+    instead of waiting for a timeout; without it, callers rely on timeouts and the registry."""
 
 
 @runtime_checkable

@@ -23,7 +23,7 @@ import anyio
 
 from .._tasks import TaskHost
 from ..errors import BrokerClosed, ConfigError, DeadLetter
-from ..message import Message
+from ..message import Message, no_responders_reply
 from ..topics import dead_letter_topic, matches
 from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler
 
@@ -122,7 +122,7 @@ class MemorySubscription:
         self._waiting: set[anyio.Event] = set()
         self._running = 0
         self._done = anyio.Event()
-        self._cancel = anyio.CancelScope()
+        self._scopes: set[anyio.CancelScope] = set()  # one per worker: a scope is single-use
 
     async def _next(self) -> Message | None:
         channel = self._channel
@@ -141,13 +141,16 @@ class MemorySubscription:
                 self._waiting.discard(event)
 
     async def _work(self) -> None:
+        scope = anyio.CancelScope()
+        self._scopes.add(scope)
         self._running += 1
         self._channel.consumers += 1
         try:
-            with self._cancel:
+            with scope:
                 while (message := await self._next()) is not None:
                     await self._broker._deliver(self, message)
         finally:
+            self._scopes.discard(scope)
             self._running -= 1
             self._channel.consumers -= 1
             if self._running == 0:
@@ -171,14 +174,17 @@ class MemorySubscription:
                 self.topic,
                 self._broker.drain_timeout,
             )
-            self._cancel.cancel()
+            for scope in self._scopes:
+                scope.cancel()
             await self._done.wait()
 
 
 class MemoryBroker(BaseBroker):
     """An in-process broker. ``memory://`` is the default bus; ``memory://name`` another one."""
 
-    capabilities = Capabilities(queue_groups=True, durable=True, ordered=True, max_payload=None)
+    capabilities = Capabilities(
+        queue_groups=True, durable=True, ordered=True, max_payload=None, no_responders=True
+    )
 
     def __init__(self, url: str = "memory://", *, drain_timeout: float = 10.0, **_: Any) -> None:
         parts = urlsplit(url)
@@ -215,8 +221,14 @@ class MemoryBroker(BaseBroker):
         if not self._connected or self._closed:
             raise BrokerClosed("publish on a broker that is not connected: call connect() first")
         self.check_publish(message)
-        for channel in self._hub.channels_for(message.topic):
+        # A snapshot, as a network broker serializes it: the publisher may reuse its object.
+        message = Message(message.topic, bytes(message.body), dict(message.headers))
+        channels = self._hub.channels_for(message.topic)
+        for channel in channels:
             channel.put(message)
+        if not channels and (notice := no_responders_reply(message)) is not None:
+            for channel in self._hub.channels_for(notice.topic):
+                channel.put(notice)
 
     async def subscribe(
         self,
@@ -293,8 +305,10 @@ class MemoryBroker(BaseBroker):
             hub.in_flight -= 1
 
     async def _handle(self, sub: MemorySubscription, message: Message) -> None:
-        try:
-            await sub._handler(message)
+        try:  # each handler gets its own copy; a retry or a dead letter sends the original
+            await sub._handler(
+                Message(message.topic, message.body, dict(message.headers), message.attempt)
+            )
         except DeadLetter as exc:
             self._fail(sub, message, exc.reason, final=True)
         except anyio.get_cancelled_exc_class():

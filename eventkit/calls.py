@@ -1,0 +1,337 @@
+"""The calling side of RPC: pick a node, send, match the reply, retry only when safe.
+
+One inbox subscription per client (``{ns}.reply.{node_id}.*``) serves every call; a reply is
+matched by the correlation id that ends its topic, so thousands of calls can be in flight on
+one connection with no lock. The registry view and the selector choose a node; a call fails
+over to another node only when it surely did not run (the broker said nobody received it, or
+the registry saw the node leave), and after a timeout only when the endpoint is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+
+import anyio
+import pydantic_core
+from pydantic import TypeAdapter
+
+from .brokers import DeliveryPolicy, Subscription
+from .context import CALLER, CALLER_ADDRESS, DEADLINE, ADDRESS, inherited_deadline
+from .context import propagated_headers
+from .errors import BrokerClosed, DeadlineExceeded, RemoteError, ServiceUnavailable
+from .message import NO_RESPONDERS, REPLY_TO, Message
+from .middleware import Invocation, Middleware, Next, compose
+from .rpc import ENDPOINT, OK, STATUS, node_topic, reply_topic, service_topic
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .registry import NodeInfo, RegistryChange
+    from .selector import Selector
+
+__all__ = ["Caller", "EndpointClient"]
+
+log = logging.getLogger("eventkit.calls")
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+DEFAULT_TIMEOUT = 5.0
+_CONTENT_TYPE = "content-type"
+
+
+class _NodeGone(Exception):
+    """The request surely did not run on that node: safe to try another."""
+
+
+class Caller:
+    """Makes RPC calls for one client."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        strategy: str = "round_robin",
+        discovery_wait: float = 0.5,
+        middleware: list[Middleware] | None = None,
+    ) -> None:
+        from .selector import Selector
+
+        self.client = client
+        self.selector: Selector = Selector(strategy)  # type: ignore[arg-type]
+        self.discovery_wait = discovery_wait
+        self.middleware = middleware if middleware is not None else []
+        self._pending: dict[str, tuple[asyncio.Future[Message], str]] = {}
+        self._ids = itertools.count(1)
+        self._prefix = os.urandom(4).hex()
+        self._inbox: Subscription | None = None
+        self._ready = False
+        self._lock = anyio.Lock()
+        self._last_query: dict[str, float] = {}
+        self._adapters: dict[Any, TypeAdapter[Any]] = {}
+        self._chain: Next | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        async with self._lock:
+            if self._ready:
+                return
+            client = self.client
+            inbox = reply_topic(client.namespace, client.node_id) + ".*"
+            self._inbox = await client.broker.subscribe(
+                inbox, self._on_reply, policy=DeliveryPolicy(max_in_flight=1)
+            )
+            registry = await client.get_registry()
+            registry.add_listener(self._on_registry_change)
+            self._chain = compose(self.middleware, self._send) if self.middleware else None
+            self._ready = True
+
+    async def close(self) -> None:
+        for future, _node in self._pending.values():
+            if not future.done():
+                future.set_exception(BrokerClosed("the client closed while the call was waiting"))
+        self._pending.clear()
+        if self._inbox is not None:
+            await self._inbox.stop()
+            self._inbox = None
+        self._ready = False
+
+    async def _on_reply(self, message: Message) -> None:
+        correlation = message.topic.rpartition(".")[2]
+        entry = self._pending.get(correlation)
+        if entry is None:
+            return  # a late reply to a call that already gave up
+        future = entry[0]
+        if not future.done():
+            future.set_result(message)
+
+    def _on_registry_change(self, change: RegistryChange) -> None:
+        if change.kind != "removed":
+            return
+        gone = change.node.id
+        for future, node_id in list(self._pending.values()):
+            if node_id == gone and not future.done():
+                future.set_exception(_NodeGone(f"node {gone} left ({change.reason})"))
+
+    # -- calls ---------------------------------------------------------------------------
+
+    async def call(
+        self,
+        service: str,
+        endpoint: str,
+        request: Any = None,
+        *,
+        response: Any = None,
+        timeout: float | None = None,
+        metadata: Mapping[str, str] | None = None,
+        version: str | None = None,
+        node_metadata: Mapping[str, str] | None = None,
+        retries: int = 1,
+    ) -> Any:
+        if not self._ready:
+            await self._start()
+        now = time.time()
+        deadline = now + (DEFAULT_TIMEOUT if timeout is None else timeout)
+        inherited = inherited_deadline()
+        if inherited is not None and inherited < deadline:
+            deadline = inherited
+        invocation = Invocation(
+            "call", f"{service}/{endpoint}", request=request,
+            metadata=dict(metadata) if metadata else {},
+            options={
+                "service": service, "endpoint": endpoint, "deadline": deadline,
+                "version": version, "node_metadata": node_metadata, "retries": retries,
+            },
+        )
+        chain = self._chain or self._send
+        reply: Message = await chain(invocation)
+        return self._decode(reply, response)
+
+    async def _send(self, invocation: Invocation) -> Message:
+        options = invocation.options
+        service: str = options["service"]
+        endpoint: str = options["endpoint"]
+        deadline: float = options["deadline"]
+        version: str | None = options["version"]
+        node_metadata: Mapping[str, str] | None = options["node_metadata"]
+        retries: int = options["retries"]
+        client = self.client
+        registry = await client.get_registry()
+        body = pydantic_core.to_json(invocation.request)
+        headers = propagated_headers(invocation.metadata or None)
+        headers[ENDPOINT] = endpoint
+        headers[DEADLINE] = repr(deadline)
+        headers[CALLER] = client.node_id
+        headers[CALLER_ADDRESS] = ADDRESS
+        headers[_CONTENT_TYPE] = "application/json"
+        tried: set[str] = set()
+        timeouts_left = retries
+        idempotent: bool | None = None
+        while True:
+            now = time.time()
+            if now >= deadline:
+                raise DeadlineExceeded(
+                    f"{service}/{endpoint}: no reply before the deadline", id=client.node_id
+                )
+            nodes = registry.view.nodes(service, version=version, metadata=node_metadata)
+            if not nodes:
+                nodes = await self._discover(service, version, node_metadata)
+            if not nodes:
+                raise ServiceUnavailable(self._no_node_detail(service, version), id=client.node_id)
+            node = self.selector.select(service, nodes, exclude=tried, now=now)
+            if node is None or node.id in tried:
+                raise ServiceUnavailable(
+                    f"{service}: every known node failed to take {endpoint} "
+                    f"(tried {', '.join(sorted(tried))})", id=client.node_id,
+                )
+            if idempotent is None:
+                idempotent = _is_idempotent(node, endpoint)
+            attempt_deadline = deadline
+            if idempotent and timeouts_left > 0:
+                attempt_deadline = now + (deadline - now) / (timeouts_left + 1)
+            try:
+                return await self._attempt(
+                    service, node.id, body, headers, attempt_deadline, deadline
+                )
+            except _NodeGone as exc:
+                log.debug("%s/%s: %s; trying another node", service, endpoint, exc)
+                self.selector.mark_failed(node.id, time.time())
+                tried.add(node.id)
+            except DeadlineExceeded:
+                self.selector.mark_failed(node.id, time.time())
+                if time.time() >= deadline or not idempotent or timeouts_left <= 0:
+                    raise
+                timeouts_left -= 1
+                tried.add(node.id)
+
+    async def _attempt(
+        self,
+        service: str,
+        node_id: str,
+        body: bytes,
+        headers: dict[str, str],
+        attempt_deadline: float,
+        deadline: float,
+    ) -> Message:
+        client = self.client
+        correlation = f"{self._prefix}{next(self._ids)}"
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._pending[correlation] = (future, node_id)
+        self.selector.acquire(node_id)
+        message = Message(
+            node_topic(client.namespace, service, node_id), body,
+            {**headers, REPLY_TO: f"{reply_topic(client.namespace, client.node_id)}.{correlation}"},
+        )
+        try:
+            await client.broker.publish(message)
+            with anyio.move_on_after(max(0.0, attempt_deadline - time.time())):
+                reply = await future
+                if reply.headers.get(NO_RESPONDERS):
+                    raise _NodeGone(f"no subscriber on {message.topic}")
+                return reply
+            raise DeadlineExceeded(
+                f"{service}/{headers[ENDPOINT]}: node {node_id} did not answer in time",
+                id=client.node_id,
+            )
+        finally:
+            self._pending.pop(correlation, None)
+            self.selector.release(node_id)
+
+    async def _discover(
+        self, service: str, version: str | None, node_metadata: Mapping[str, str] | None
+    ) -> list[NodeInfo]:
+        """Ask the registry once (a query round trip) when no node of ``service`` is known."""
+        now = time.monotonic()
+        if now - self._last_query.get(service, -1e9) < self.discovery_wait:
+            return []
+        self._last_query[service] = now
+        registry = await self.client.get_registry()
+        await registry.query(service, wait=self.discovery_wait)
+        return registry.view.nodes(service, version=version, metadata=node_metadata)
+
+    def _no_node_detail(self, service: str, version: str | None) -> str:
+        registry = self.client._registry
+        known = registry.view.known_services() if registry is not None else []
+        what = f"{service} (version {version})" if version else service
+        return (
+            f"no node of service {what} is known; known services: "
+            f"{', '.join(known) if known else 'none'}"
+        )
+
+    def _decode(self, reply: Message, response: Any) -> Any:
+        status = reply.headers.get(STATUS, OK)
+        if status != OK:
+            try:
+                wire = pydantic_core.from_json(reply.body)
+            except ValueError:
+                wire = {"code": int(status), "detail": reply.body.decode(errors="replace")}
+            raise RemoteError.from_wire(wire)
+        if response is None:
+            return pydantic_core.from_json(reply.body) if reply.body else None
+        adapter = self._adapters.get(response)
+        if adapter is None:
+            adapter = self._adapters[response] = TypeAdapter(response)
+        return adapter.validate_json(reply.body)
+
+
+def _is_idempotent(node: NodeInfo, endpoint: str) -> bool:
+    for info in node.endpoints:
+        if info.name == endpoint:
+            return info.metadata.get("idempotent") == "true"
+    return False
+
+
+class EndpointClient(Generic[Req, Resp]):
+    """A typed handle on one endpoint: ``await hello(HelloRequest(name="x"))``."""
+
+    def __init__(
+        self, client: Client, service: str, endpoint: str, response: type[Resp],
+        **options: Any,
+    ) -> None:
+        self._client = client
+        self.service = service
+        self.endpoint = endpoint
+        self._response = response
+        self._options = options
+
+    async def __call__(self, request: Req, **options: Any) -> Resp:
+        merged = {**self._options, **options}
+        result: Resp = await self._client.call(
+            self.service, self.endpoint, request, response=self._response, **merged
+        )
+        return result
+
+
+class ServiceClient:
+    """Calls to one service: ``greeter = kit.service("greeter"); await greeter.call(...)``."""
+
+    def __init__(self, client: Client, service: str, **options: Any) -> None:
+        self._client = client
+        self.service = service
+        self._options = options
+
+    @overload
+    async def call(self, endpoint: str, request: Any = None, *, response: type[Resp],
+                   **options: Any) -> Resp: ...
+    @overload
+    async def call(self, endpoint: str, request: Any = None, *, response: None = None,
+                   **options: Any) -> Any: ...
+    async def call(self, endpoint: str, request: Any = None, *, response: Any = None,
+                   **options: Any) -> Any:
+        merged = {**self._options, **options}
+        return await self._client.call(
+            self.service, endpoint, request, response=response, **merged
+        )
+
+    def endpoint(self, name: str, request: type[Req], response: type[Resp]) -> EndpointClient[
+        Req, Resp
+    ]:
+        del request  # only for the type checker: it fixes Req
+        return EndpointClient(self._client, self.service, name, response, **self._options)
+

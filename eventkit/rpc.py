@@ -1,0 +1,212 @@
+"""RPC over broker topics: the wire format and the serving side.
+
+Each node subscribes to its own topic ``{ns}.rpc.{service}.{node_id}`` (where callers that
+chose it through the selector send), and to ``{ns}.rpc.{service}`` in queue group
+``{service}`` (for callers with no view of the registry). A request carries, in headers, the
+endpoint, the reply topic (which ends with the call's correlation id), the deadline, the
+caller and the propagated metadata; its body is the request's JSON. The reply's body is the
+response's JSON, or on failure the error ``{id, code, detail, status}`` with its code in the
+``eventkit-status`` header.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import pydantic_core
+from pydantic import ValidationError
+
+from .brokers import Subscription
+from .context import DEADLINE, Context, current_message
+from .errors import BadRequest, ConfigError, DeadlineExceeded, InternalError, NotFound, RemoteError
+from .message import REPLY_TO, Message
+from .middleware import Invocation, Next, compose
+from .router import Endpoint
+
+if TYPE_CHECKING:
+    from .service import Service
+
+__all__ = ["RpcServer", "reply_topic", "service_topic", "node_topic"]
+
+log = logging.getLogger("eventkit.rpc")
+
+ENDPOINT = "eventkit-endpoint"
+STATUS = "eventkit-status"
+NODE = "eventkit-node"
+JSON_HEADERS = "application/json"
+OK = "200"
+
+
+def service_topic(namespace: str, service: str) -> str:
+    return f"{namespace}.rpc.{service}"
+
+
+def node_topic(namespace: str, service: str, node_id: str) -> str:
+    return f"{namespace}.rpc.{service}.{node_id}"
+
+
+def reply_topic(namespace: str, node_id: str) -> str:
+    """The caller's inbox prefix; each call appends its correlation id as the last token."""
+    return f"{namespace}.reply.{node_id}"
+
+
+def error_reply(reply_to: str, error: RemoteError, node_id: str) -> Message:
+    body = pydantic_core.to_json(error.to_wire())
+    return Message(reply_to, body, {STATUS: str(error.code), NODE: node_id})
+
+
+class _Served:
+    """One endpoint, ready to call: decoding decided at start, middleware composed once."""
+
+    __slots__ = ("codec", "ctx_index", "data_index", "endpoint", "invoke", "nargs")
+
+    def __init__(self, endpoint: Endpoint, chain: Callable[[Next], Next]) -> None:
+        signature = endpoint.signature
+        if signature.wants_event:
+            raise ConfigError(
+                f"endpoint {endpoint.name!r}: an endpoint takes the request model (or JSON "
+                "value) and optionally a Context, not Event[...]"
+            )
+        self.endpoint = endpoint
+        self.codec = signature.codec
+        self.nargs = len(signature.positional)
+        self.data_index = (
+            signature.positional.index(signature.data_param) if signature.data_param else -1
+        )
+        self.ctx_index = (
+            signature.positional.index(signature.context_param)
+            if signature.context_param else -1
+        )
+        func = signature.func
+
+        async def final(invocation: Invocation) -> Any:
+            args: list[Any] = [None] * self.nargs
+            if self.data_index >= 0:
+                args[self.data_index] = invocation.request
+            if self.ctx_index >= 0:
+                args[self.ctx_index] = invocation.context
+            return await func(*args)
+
+        self.invoke = chain(final)
+
+
+class RpcServer:
+    """Serves a service's endpoints; a Service extension (started after its subscribers)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self._subscriptions: list[Subscription] = []
+        self._served: dict[str, _Served] = {}
+
+    async def start(self, service: Service) -> None:
+        if not service.endpoints:
+            return
+        settings = service.settings
+        assert settings is not None
+        middleware = list(service.middleware)
+
+        def chain(final: Next) -> Next:
+            return compose(middleware, final)
+
+        self._served = {e.name: _Served(e, chain) for e in service.endpoints}
+        ns, name, node_id = settings.namespace, service.name, service.node_id
+        broker = service.broker
+        policy = service.rpc_policy
+        self._subscriptions = [
+            await broker.subscribe(node_topic(ns, name, node_id), self._on_request, policy=policy),
+            await broker.subscribe(
+                service_topic(ns, name), self._on_request, queue=name, policy=policy
+            ),
+        ]
+
+    async def stop(self, service: Service) -> None:
+        """Stop taking requests; in-flight calls complete (the subscriptions drain)."""
+        async with anyio.create_task_group() as tg:
+            for subscription in self._subscriptions:
+                tg.start_soon(subscription.stop)
+        self._subscriptions.clear()
+
+    async def _on_request(self, message: Message) -> None:
+        headers = message.headers
+        reply_to = headers.get(REPLY_TO)
+        if reply_to is None:
+            log.warning("dropping a request on %r without a reply topic", message.topic)
+            return
+        service = self.service
+        name = headers.get(ENDPOINT, "")
+        served = self._served.get(name)
+        if served is None:
+            known = ", ".join(sorted(self._served)) or "none"
+            await self._reply_error(
+                reply_to, NotFound(f"service {service.name!r} has no endpoint {name!r}; "
+                                   f"it has: {known}", id=service.name),
+            )
+            return
+        deadline_header = headers.get(DEADLINE)
+        time_left = float(deadline_header) - time.time() if deadline_header else None
+        if time_left is not None and time_left <= 0:
+            log.info("%s: request arrived after its deadline; not running it", name)
+            return
+        try:
+            request = (
+                served.codec.from_body(message.body, True) if served.codec is not None else None
+            )
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_context=False)
+            await self._reply_error(reply_to, BadRequest(
+                f"request to {name} is not valid: {exc.error_count()} error(s)",
+                id=service.name, data=pydantic_core.to_jsonable_python(errors),
+            ))
+            return
+        except ValueError as exc:
+            await self._reply_error(
+                reply_to, BadRequest(f"request to {name} is not JSON: {exc}", id=service.name)
+            )
+            return
+        ctx = Context(
+            message, node_id=service.node_id, service=service.name, client=service.client,
+            endpoint=name,
+        ) if served.ctx_index >= 0 or service.middleware else None
+        invocation = Invocation("endpoint", name, message, ctx, request)
+        token = current_message.set(message)
+        try:
+            if time_left is None:
+                result = await served.invoke(invocation)
+            else:
+                with anyio.fail_after(time_left):
+                    result = await served.invoke(invocation)
+        except TimeoutError:
+            log.warning("%s: cancelled at the caller's deadline", name)
+            await self._reply_error(reply_to, DeadlineExceeded(
+                f"{name} did not finish within the caller's deadline", id=service.name))
+            return
+        except RemoteError as exc:
+            if not exc.id:
+                exc.id = service.name
+            await self._reply_error(reply_to, exc)
+            return
+        except Exception as exc:
+            log.exception("%s failed (request from %s)", name, headers.get("eventkit-caller"))
+            await self._reply_error(reply_to, InternalError(
+                f"{name} failed: {type(exc).__name__}: {exc}", id=service.name))
+            return
+        finally:
+            current_message.reset(token)
+        try:
+            body = pydantic_core.to_json(result)
+        except pydantic_core.PydanticSerializationError as exc:
+            log.error("%s returned a value that is not JSON-serializable: %s", name, exc)
+            await self._reply_error(reply_to, InternalError(
+                f"{name} returned {type(result).__name__}, which is not JSON-serializable",
+                id=service.name))
+            return
+        await service.broker.publish(
+            Message(reply_to, body, {STATUS: OK, NODE: service.node_id})
+        )
+
+    async def _reply_error(self, reply_to: str, error: RemoteError) -> None:
+        await self.service.broker.publish(error_reply(reply_to, error, self.service.node_id))

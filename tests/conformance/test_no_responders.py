@@ -1,0 +1,48 @@
+"""Request notices: a message with a reply topic that reaches no subscriber.
+
+Where ``capabilities.no_responders`` holds, the broker tells the reply topic at once (RPC
+fails over without waiting for a timeout). Where it does not, nothing arrives: callers rely
+on timeouts, and the suite checks that the broker does not claim otherwise.
+"""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from eventkit.brokers import Broker
+from eventkit.message import NO_RESPONDERS, REPLY_TO, Message
+
+from .util import Recorder, settle
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_request_to_nobody_is_answered_by_a_notice(broker: Broker, topic: str) -> None:
+    replies = Recorder("replies")
+    await broker.subscribe(f"{topic}.reply.*", replies)
+    await settle(broker, broker)
+    await broker.publish(Message(f"{topic}.nobody", b"{}", {REPLY_TO: f"{topic}.reply.c1"}))
+    if broker.capabilities.no_responders:
+        await replies.wait_for(1)
+        (notice,) = replies.messages
+        assert notice.topic == f"{topic}.reply.c1"
+        assert notice.headers.get(NO_RESPONDERS) == "1"
+        assert notice.body == b""
+    else:
+        await anyio.sleep(0.3)
+        assert replies.messages == []
+
+
+async def test_a_request_that_reaches_a_subscriber_gets_no_notice(
+    broker: Broker, topic: str
+) -> None:
+    replies, requests = Recorder("replies"), Recorder("requests")
+    await broker.subscribe(f"{topic}.reply.*", replies)
+    await broker.subscribe(f"{topic}.svc", requests)
+    await settle(broker, broker)
+    await broker.publish(Message(f"{topic}.svc", b"{}", {REPLY_TO: f"{topic}.reply.c2"}))
+    await requests.wait_for(1)
+    await anyio.sleep(0.2)
+    assert replies.messages == []
+    assert requests.messages[0].headers[REPLY_TO] == f"{topic}.reply.c2"
