@@ -216,9 +216,18 @@ def _config(node: _Node, cluster: str | None, routes: list[int]) -> str:
 
 
 class EmbeddedNats(_Servers):
-    """One nats-server with JetStream on loopback; ``port=None`` picks a free port."""
+    """One nats-server with JetStream on loopback; ``port=None`` picks a free port.
 
-    def __init__(self, port: int | None = None, *, store_dir: str | Path | None = None) -> None:
+    ``extra_config`` is appended to the generated config (e.g. an ``authorization`` block).
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        store_dir: str | Path | None = None,
+        extra_config: str = "",
+    ) -> None:
         if port is not None and not 0 < port < 65536:
             raise ConfigError(f"port must be 1-65535, got {port}")
         workdir = Path(tempfile.mkdtemp(prefix="eventkit-nats-"))
@@ -230,7 +239,7 @@ class EmbeddedNats(_Servers):
             store=Path(store_dir) if store_dir else workdir / "jetstream",
             config=workdir / "nats.conf",
         )
-        node.config.write_text(_config(node, None, []))
+        node.config.write_text(_config(node, None, []) + extra_config)
         super().__init__([node], workdir, own_dir=True)
 
     @property

@@ -29,6 +29,7 @@ from nats.aio.subscription import Subscription as NatsSub
 from nats.errors import (
     ConnectionClosedError,
     MaxPayloadError,
+    NoServersError,
     OutboundBufferLimitError,
     SlowConsumerError,
 )
@@ -197,6 +198,7 @@ class NatsBroker(BaseBroker):
         self._refreshing = False
         self._dead_letters_ready = False
         self._lingering: list[DurableSubscription] = []
+        self._connect_error: Exception | None = None
 
     # -- connection ------------------------------------------------------------------------
 
@@ -225,7 +227,7 @@ class NatsBroker(BaseBroker):
                 f"NATS credentials (creds/nkey) need the nkeys package: pip install nkeys ({exc})"
             ) from exc
         except (NatsError, OSError, TimeoutError) as exc:
-            reason = nc.last_error or exc
+            reason = self._connect_error or nc.last_error or exc
             if "authorization" in str(reason).lower():
                 raise ConnectionLost(
                     f"NATS at {self.url} refused the credentials ({reason}); check the "
@@ -279,6 +281,8 @@ class NatsBroker(BaseBroker):
             await self._tasks.aclose()
 
     async def _on_error(self, exc: Exception) -> None:
+        if self._nc is None and not isinstance(exc, NoServersError):
+            self._connect_error = exc  # the reason the first connect fails, for its message
         if isinstance(exc, SlowConsumerError):
             log.warning(
                 "NATS slow consumer on %r: messages dropped (handlers too slow)", exc.subject
@@ -431,10 +435,10 @@ class NatsBroker(BaseBroker):
             self._nc._remove_sub(sub._id)
 
     def _linger(self, sub: DurableSubscription) -> None:
-        if self._tasks.running:
-            self._lingering.append(sub)
+        try:
             self._tasks.start_soon(sub.linger)
-        else:
+            self._lingering.append(sub)
+        except RuntimeError:  # the broker is closing: nothing more to wait for
             sub.lingered.set()
 
     def _forget(self, sub: NatsSubscription | DurableSubscription) -> None:

@@ -15,6 +15,7 @@ URL forms::
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -171,9 +172,14 @@ def parse_settings(url: str, **kw: Any) -> NatsSettings:
     merged.pop("user")
     merged.pop("password")
     merged.pop("token")
-    return NatsSettings(
+    for key in ("creds", "nkey", "tls_ca", "tls_cert", "tls_key"):
+        if merged.get(key) and not os.path.isfile(merged[key]):
+            raise ConfigError(f"NATS {key} file {merged[key]!r} does not exist")
+    settings_ = NatsSettings(
         servers=servers, display=display, tls=scheme == "tls", options=dict(options), **merged
     )
+    settings_.ssl_context()  # fail now, not at connect, on unreadable TLS files
+    return settings_
 
 
 def _check_host(url: str, host: str) -> None:

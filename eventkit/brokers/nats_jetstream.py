@@ -46,7 +46,7 @@ log = logging.getLogger("eventkit.broker.nats")
 MSG_ID = "Nats-Msg-Id"
 _PULL_EXPIRES = 5.0
 _LINGER = 0.25
-_ACK_WAIT = 30.0
+_ACK_WAIT = 5.0
 _MAX_ACK_PENDING = 1000
 
 
@@ -126,6 +126,8 @@ class DurableSubscription:
         self.lingered = anyio.Event()
         self._scopes: set[anyio.CancelScope] = set()
         self._backlog: deque[Msg] = deque()
+        self._unavailable = False
+        self._handling: dict[int, Msg] = {}  # nats-py's Msg is not hashable
 
     async def start(self) -> None:
         """Create the stream and consumer (idempotently), then start pulling."""
@@ -137,6 +139,7 @@ class DurableSubscription:
         self._inbox = nc.new_inbox()
         self._sub = await nc.subscribe(self._inbox + ".*", cb=self._on_msg)
         self._broker._tasks.start_soon(self._pull_loop)
+        self._broker._tasks.start_soon(self._progress_loop)
 
     async def _ensure_consumer(self, api: Any) -> None:
         nc = self._broker._client()
@@ -198,8 +201,19 @@ class DurableSubscription:
                     continue
                 with anyio.move_on_after(_PULL_EXPIRES + 1.0):
                     await self._request_done.wait()
+                if self._unavailable:  # a cluster electing a leader: do not spin
+                    self._unavailable = False
+                    await anyio.sleep(0.1)
         finally:
             self._puller_done.set()
+
+    async def _progress_loop(self) -> None:
+        """Tell the server that long handlers are still working (``ack_wait`` is short, so
+        that a delivery lost with a connection comes back soon)."""
+        while self._active or self._running:
+            await anyio.sleep(_ACK_WAIT / 3)
+            for msg in list(self._handling.values()):
+                await _quietly(msg.in_progress())
 
     def wake(self) -> None:
         """Re-issue the pull request now (after a reconnect the old one is gone)."""
@@ -212,8 +226,8 @@ class DurableSubscription:
             # their own subject, so only these tell requests apart.
             status = headers["Status"]
             if status != "100" and msg.subject.endswith(f".{self._request_id}"):
-                if status == "409":
-                    log.debug("pull on %r ended: %s", self._name, headers.get("Description"))
+                log.debug("pull on %r ended: %s %s", self._name, status, headers.get("Description"))
+                self._unavailable = status == "503"  # no consumer leader right now
                 self._request_done.set()
             return
         if not self._active:
@@ -237,6 +251,7 @@ class DurableSubscription:
     async def _handle(self, msg: Msg) -> None:
         scope = anyio.CancelScope()
         self._scopes.add(scope)
+        self._handling[id(msg)] = msg
         try:
             with scope:
                 await self._deliver(msg)
@@ -244,6 +259,7 @@ class DurableSubscription:
                 with anyio.CancelScope(shield=True):
                     await _quietly(msg.nak())
         finally:
+            self._handling.pop(id(msg), None)
             self._scopes.discard(scope)
             self._running -= 1
             if self._backlog and self._active:

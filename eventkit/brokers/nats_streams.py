@@ -90,7 +90,10 @@ def common_cover(a: str, b: str) -> str:
     for i in range(max(len(x), len(y))):
         tx = x[i] if i < len(x) else None
         ty = y[i] if i < len(y) else None
-        if tx is None or ty is None or ">" in (tx, ty):
+        if tx is None or ty is None:  # one ended: the other's extra tokens need a '>'
+            out[-1] = ">"
+            break
+        if ">" in (tx, ty):
             out.append(">")
             break
         out.append(tx if tx == ty else "*")
