@@ -1,0 +1,91 @@
+"""The embedded NATS server of ``eventkit up``, in a process session of its own.
+
+A terminal's Ctrl-C goes to every process of the foreground group; a nats-server there would
+die at once, while the services still drain and say leave through it. So ``up`` starts the
+server from a small launcher (``python -m eventkit.cli.broker PORT``) in a new session: only
+``up`` stops it, last. The launcher also stops the server when ``up`` dies without a word (its
+stdin, a pipe from ``up``, closes).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+
+from ..errors import ConnectionLost
+
+__all__ = ["EmbeddedBroker"]
+
+
+class EmbeddedBroker:
+    """``start()`` a nats-server with JetStream on 127.0.0.1:``port``; ``stop()`` it."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"nats://127.0.0.1:{port}"
+        self._proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> str:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "eventkit.cli.broker", str(self.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self._proc = proc
+        assert proc.stdout is not None
+        output = []
+        for line in proc.stdout:
+            if line.startswith("ready "):
+                return self.url
+            output.append(line)
+        proc.wait()
+        self._proc = None
+        raise ConnectionLost(
+            f"the embedded NATS server did not start on port {self.port}: {''.join(output)[-2000:]}"
+        )
+
+    def stop(self, grace: float = 15.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _main(port: int) -> int:
+    from ..errors import EventKitError
+    from ..nats_server import EmbeddedNats
+
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    try:
+        server = EmbeddedNats(port=port).start()
+    except EventKitError as exc:
+        print(f"error {exc}", flush=True)
+        return 1
+    try:
+        print(f"ready {server.url}", flush=True)
+
+        def wait_for_eof() -> None:
+            sys.stdin.read()
+            done.set()
+
+        threading.Thread(target=wait_for_eof, daemon=True).start()
+        done.wait()
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(int(sys.argv[1])))

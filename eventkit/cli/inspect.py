@@ -1,0 +1,311 @@
+"""``eventkit services``, ``describe`` and ``health``: what runs, what it serves, if it answers.
+
+The registry travels over the broker, so these commands ask it: a query makes every node
+announce itself. ``health`` measures, for every node of a service, how long its answer to a
+registry query took (every node has a registry loop), and, for nodes that serve RPC, the
+round trip of a request through the node's RPC server (see :func:`_rpc_ping`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import anyio
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ..client import Client
+from ..context import CALLER, DEADLINE
+from ..events import decode_attributes
+from ..handlers import DataCodec
+from ..message import NO_RESPONDERS, REPLY_TO, Message
+from ..registry import ANNOUNCE, QUERY, NodeInfo, RegistryQuery, ServiceInfo, registry_topic
+from ..rpc import ENDPOINT, NODE, STATUS, node_topic, reply_topic
+from .connection import BrokerOption, NamespaceOption, connected, run_async
+from .output import Format, console, fail, print_json, print_yaml, progress
+
+__all__ = ["PING_ENDPOINT", "describe", "health", "services"]
+
+PING_ENDPOINT = "eventkit.ping"
+"""The endpoint name ``health`` sends to each node. No service defines it, so a live RPC
+server answers 404 at once: the request made the whole round trip through the node."""
+
+WaitOption = Annotated[
+    float, typer.Option(help="Seconds to wait for nodes to answer the registry query")
+]
+
+
+def services(
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
+    wait: WaitOption = 1.0,
+    broker: BrokerOption = None,
+    namespace: NamespaceOption = None,
+) -> None:
+    """List the services that run in the namespace (one row per name and version)."""
+
+    async def go() -> None:
+        async with connected(broker, namespace) as kit:
+            with progress("asking the registry"):
+                found = await kit.services(wait=wait)
+            if format is not Format.text:
+                dump = [_service_dump(info) for info in found]
+                print_json(dump) if format is Format.json else print_yaml(dump)
+                return
+            if not found:
+                fail(
+                    f"no services in namespace {kit.namespace!r} on {kit.settings.broker}",
+                    "start some with `eventkit run MODULE:ATTR` or `eventkit up DIR`, or "
+                    "check --namespace / EVENTKIT_NAMESPACE",
+                )
+            table = Table(title=f"services in {kit.namespace} on {kit.settings.broker}")
+            for column in ("NAME", "VERSION", "NODES", "ENDPOINTS", "SUBSCRIPTIONS"):
+                table.add_column(column)
+            for info in found:
+                table.add_row(
+                    info.name,
+                    info.version,
+                    str(len(info.nodes)),
+                    ", ".join(e.name for e in info.endpoints) or "-",
+                    ", ".join(sorted(_topics(info))) or "-",
+                )
+            console.print(table)
+
+    run_async(go)
+
+
+def _topics(info: ServiceInfo) -> set[str]:
+    topics: set[str] = set()
+    for node in info.nodes:
+        for sub in node.subscriptions:
+            how = f" (queue {sub.queue})" if sub.queue else ""
+            how += f" (durable {sub.durable})" if sub.durable else ""
+            topics.add(sub.topic + how)
+    return topics
+
+
+def _service_dump(info: ServiceInfo) -> dict[str, Any]:
+    return info.model_dump(mode="json")
+
+
+async def _known_or_fail(kit: Client, name: str, wait: float) -> list[ServiceInfo]:
+    with progress(f"asking the registry for {name}"):
+        found = await kit.describe(name, wait=wait)
+        if found:
+            return found
+        known = sorted({info.name for info in await kit.services(wait=wait)})
+    fail(
+        f"no service {name!r} in namespace {kit.namespace!r} on {kit.settings.broker}",
+        f"known services: {', '.join(known)}"
+        if known
+        else "no services run there: start some with `eventkit up DIR` or "
+        "`eventkit run MODULE:ATTR`",
+    )
+
+
+def describe(
+    service: Annotated[str, typer.Argument(help="Service name")],
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
+    wait: WaitOption = 1.0,
+    broker: BrokerOption = None,
+    namespace: NamespaceOption = None,
+) -> None:
+    """Name, version, metadata, endpoints with request/response schema, subscriptions, nodes."""
+
+    async def go() -> None:
+        async with connected(broker, namespace) as kit:
+            found = await _known_or_fail(kit, service, wait)
+            # A second short query gathers the other nodes of a service with several.
+            registry = await kit.get_registry()
+            await registry.query(None, wait=min(wait, 0.3))
+            found = registry.view.describe(service) or found
+            if format is not Format.text:
+                dump = [_service_dump(info) for info in found]
+                print_json(dump) if format is Format.json else print_yaml(dump)
+                return
+            for info in found:
+                _print_service(info)
+
+    run_async(go)
+
+
+def _print_service(info: ServiceInfo) -> None:
+    console.print(f"[bold]{escape(info.name)}[/] version {escape(info.version)}")
+    if info.metadata:
+        console.print("metadata: " + ", ".join(f"{k}={v}" for k, v in info.metadata.items()))
+    for endpoint in info.endpoints:
+        console.print(f"endpoint [cyan]{escape(endpoint.name)}[/]")
+        console.print(f"  request:  {escape(_schema_text(endpoint.request))}")
+        console.print(f"  response: {escape(_schema_text(endpoint.response))}")
+        if endpoint.metadata:
+            console.print(f"  metadata: {escape(json.dumps(endpoint.metadata))}")
+    for topic in sorted(_topics(info)):
+        console.print(f"subscribes [green]{escape(topic)}[/]")
+    table = Table("NODE", "ADDRESS", "STARTED", "METADATA")
+    for node in info.nodes:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(node.started))
+        table.add_row(node.id, node.address, started, json.dumps(node.metadata))
+    console.print(table)
+
+
+def _schema_text(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, separators=(",", ":")) if schema else "(any JSON)"
+
+
+@dataclass
+class NodeHealth:
+    node: NodeInfo
+    registry_ms: float | None = None
+    rpc_ms: float | None = None
+    rpc_status: str = "-"
+
+    @property
+    def ok(self) -> bool:
+        if self.registry_ms is None:
+            return False
+        return not self.node.endpoints or self.rpc_ms is not None
+
+
+def health(
+    service: Annotated[str, typer.Argument(help="Service name")],
+    timeout: Annotated[float, typer.Option(help="Seconds each node has to answer")] = 2.0,
+    format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
+    broker: BrokerOption = None,
+    namespace: NamespaceOption = None,
+) -> None:
+    """Whether every node of a service answers, and how fast; exits 1 when one does not."""
+
+    async def go() -> None:
+        async with connected(broker, namespace) as kit:
+            known = await _known_or_fail(kit, service, min(timeout, 1.0))
+            nodes = {n.id: n for info in known for n in info.nodes}
+            with progress(f"probing {len(nodes)} node(s) of {service}"):
+                results = await probe(kit, service, nodes, timeout)
+            if format is not Format.text:
+                dump = [_health_dump(r) for r in results]
+                print_json(dump) if format is Format.json else print_yaml(dump)
+            else:
+                table = Table(
+                    "NODE", "ADDRESS", "REGISTRY", "RPC", "STATUS", title=f"health of {service}"
+                )
+                for r in results:
+                    table.add_row(
+                        r.node.id,
+                        r.node.address,
+                        _ms(r.registry_ms),
+                        r.rpc_status if r.rpc_ms is None else f"{_ms(r.rpc_ms)} ({r.rpc_status})",
+                        "[green]ok[/]" if r.ok else "[red]not answering[/]",
+                    )
+                console.print(table)
+            if not all(r.ok for r in results):
+                raise typer.Exit(1)
+
+    run_async(go)
+
+
+def _ms(value: float | None) -> str:
+    return "no answer" if value is None else f"{value:.1f} ms"
+
+
+def _health_dump(r: NodeHealth) -> dict[str, Any]:
+    return {
+        "node": r.node.id,
+        "address": r.node.address,
+        "ok": r.ok,
+        "registry_ms": r.registry_ms,
+        "rpc_ms": r.rpc_ms,
+        "rpc_status": r.rpc_status,
+    }
+
+
+async def probe(
+    kit: Client, service: str, nodes: dict[str, NodeInfo], timeout: float
+) -> list[NodeHealth]:
+    """Time every node's answer to a registry query, then ping the RPC servers."""
+    results = {nid: NodeHealth(node) for nid, node in nodes.items()}
+    codec = DataCodec(NodeInfo)
+    all_answered = anyio.Event()
+    started = time.perf_counter()
+
+    async def on_registry(message: Message) -> None:
+        try:
+            attrs, raw, is_json = decode_attributes(message)
+            if attrs.get("type") != ANNOUNCE:
+                return
+            node = (
+                codec.from_body(raw, is_json) if isinstance(raw, bytes) else (codec.from_value(raw))
+            )
+        except ValueError:
+            return
+        if node.service != service:
+            return
+        entry = results.setdefault(node.id, NodeHealth(node))
+        if entry.registry_ms is None:
+            entry.registry_ms = (time.perf_counter() - started) * 1000
+        if all(r.registry_ms is not None for r in results.values()):
+            all_answered.set()
+
+    subscription = await kit.broker.subscribe(registry_topic(kit.namespace), on_registry)
+    try:
+        started = time.perf_counter()
+        await kit.publish(registry_topic(kit.namespace), RegistryQuery(service=service), type=QUERY)
+        with anyio.move_on_after(timeout):
+            await all_answered.wait()
+    finally:
+        await subscription.stop()
+    async with anyio.create_task_group() as tg:
+        for entry in results.values():
+            if entry.node.endpoints:
+                tg.start_soon(_rpc_ping, kit, entry, timeout)
+            else:
+                entry.rpc_status = "no endpoints"
+    return sorted(results.values(), key=lambda r: r.node.id)
+
+
+async def _rpc_ping(kit: Client, entry: NodeHealth, timeout: float) -> None:
+    """Send :data:`PING_ENDPOINT` to the node's own topic and time the reply.
+
+    Any reply from the node (the 404 of an unknown endpoint) proves its RPC server serves;
+    a no-responders notice (brokers that have them) or silence means it does not.
+    """
+    me = f"{kit.node_id}-health-{entry.node.id}"[:200]
+    inbox = reply_topic(kit.namespace, me)
+    got = anyio.Event()
+    reply: list[Message] = []
+
+    async def on_reply(message: Message) -> None:
+        reply.append(message)
+        got.set()
+
+    subscription = await kit.broker.subscribe(f"{inbox}.*", on_reply)
+    try:
+        started = time.perf_counter()
+        await kit.broker.publish(
+            Message(
+                node_topic(kit.namespace, entry.node.service, entry.node.id),
+                b"null",
+                {
+                    ENDPOINT: PING_ENDPOINT,
+                    REPLY_TO: f"{inbox}.ping",
+                    CALLER: kit.node_id,
+                    DEADLINE: f"{time.time() + timeout:.6f}",
+                },
+            )
+        )
+        with anyio.move_on_after(timeout):
+            await got.wait()
+        elapsed = (time.perf_counter() - started) * 1000
+    finally:
+        await subscription.stop()
+    if not reply:
+        entry.rpc_status = "no answer"
+    elif reply[0].headers.get(NO_RESPONDERS):
+        entry.rpc_status = "not serving RPC"
+    else:
+        entry.rpc_ms = elapsed
+        entry.rpc_status = (
+            f"node {reply[0].headers.get(NODE, '?')} status {reply[0].headers.get(STATUS, '?')}"
+        )

@@ -1,0 +1,365 @@
+"""``eventkit up [DIR]``: bring up a stack of services, each in its own process.
+
+The broker is ``--broker`` / ``EVENTKIT_BROKER``, the stack file's ``broker``, or
+``nats://127.0.0.1:4222``; when that is a loopback NATS URL and nothing answers there, an
+embedded nats-server (JetStream on) is started on that port first, and stopped last. Every
+replica of every service runs as ``python -m eventkit.cli run MODULE:ATTR`` in a session of
+its own, with its output prefixed and coloured. A process is *up* once its node appears in the
+registry (matched by host and pid), *restarting* after it exited by itself (with backoff), and
+*down* once stopped. The first Ctrl-C (or SIGTERM) stops every process gracefully (SIGTERM:
+drain, say leave) and SIGKILLs what did not stop within ``--grace`` seconds; a second Ctrl-C
+kills at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import anyio
+import anyio.abc
+import typer
+from rich.console import Group, RenderableType
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+
+from ..client import Client, new_node_id
+from ..errors import ConfigError, EventKitError
+from ..registry import RegistryChange
+from ..settings import Settings
+from .broker import EmbeddedBroker
+from .connection import DEFAULT_BROKER, BrokerOption, NamespaceOption, no_broker_hint, run_async
+from .output import console, fail, progress
+from .stack import ServiceSpec, Stack, load_stack
+
+__all__ = ["Supervisor", "up"]
+
+COLORS = (
+    "cyan",
+    "magenta",
+    "green",
+    "yellow",
+    "blue",
+    "bright_red",
+    "bright_cyan",
+    "bright_magenta",
+    "bright_green",
+    "bright_yellow",
+    "bright_blue",
+)
+HOST = socket.gethostname()
+
+
+@dataclass
+class Proc:
+    """One replica of one service, and what the supervisor knows of it."""
+
+    spec: ServiceSpec
+    label: str
+    color: str
+    state: str = "starting"
+    detail: str = ""
+    pid: int | None = None
+    node_id: str | None = None
+    restarts: int = 0
+    process: anyio.abc.Process | None = None
+    exited: anyio.Event = field(default_factory=anyio.Event)
+
+
+class Supervisor:
+    """Runs the processes of a stack until told to stop; reports their state as it changes."""
+
+    def __init__(
+        self, stack: Stack, url: str, namespace: str | None, *, grace: float = 10.0
+    ) -> None:
+        self.stack = stack
+        self.url = url
+        self.namespace = namespace
+        self.grace = grace
+        self.procs: list[Proc] = []
+        for i, spec in enumerate(stack.services):
+            for n in range(1, spec.replicas + 1):
+                label = spec.name if spec.replicas == 1 else f"{spec.name}.{n}"
+                self.procs.append(Proc(spec, label, COLORS[i % len(COLORS)]))
+        self.width = max(len(p.label) for p in self.procs)
+        self.width = max(self.width, len("eventkit"))
+        self.stopping = False
+        self._stop_requested = anyio.Event()
+        self._all_up_said = False
+        self._live: Live | None = None
+
+    # -- output --------------------------------------------------------------------------
+
+    def log(self, proc: Proc, line: str) -> None:
+        console.print(f"[{proc.color}]{proc.label:<{self.width}} |[/] {escape(line)}")
+
+    def say(self, message: str) -> None:
+        console.print(f"[bold]{'eventkit':<{self.width}} |[/] {escape(message)}")
+
+    def set_state(self, proc: Proc, state: str, detail: str = "") -> None:
+        if proc.state == state and proc.detail == detail:
+            return
+        proc.state, proc.detail = state, detail
+        self.say(f"{proc.label} is {state}" + (f" ({detail})" if detail else ""))
+        if not self._all_up_said and all(p.state == "up" for p in self.procs):
+            self._all_up_said = True
+            self.say(
+                f"stack {self.stack.name} is up: {len(self.procs)} process(es) on {self.url}"
+                + (f", namespace {self.namespace}" if self.namespace else "")
+                + "; Ctrl-C stops it"
+            )
+
+    def table(self) -> RenderableType:
+        table = Table(
+            "SERVICE", "PID", "STATE", "RESTARTS", "NODE", title=f"stack {self.stack.name}"
+        )
+        styles = {"up": "green", "starting": "yellow", "restarting": "red", "down": "dim"}
+        for p in self.procs:
+            table.add_row(
+                p.label,
+                str(p.pid or "-"),
+                f"[{styles.get(p.state, '')}]{p.state}[/]",
+                str(p.restarts),
+                p.node_id or "-",
+            )
+        return Group(table)
+
+    # -- running -------------------------------------------------------------------------
+
+    def env_for(self, proc: Proc) -> dict[str, str]:
+        env = dict(os.environ)
+        env["EVENTKIT_BROKER"] = self.url
+        if self.namespace:
+            env["EVENTKIT_NAMESPACE"] = self.namespace
+        paths = [str(p) for p in self.stack.pythonpath]
+        if env.get("PYTHONPATH"):
+            paths.append(env["PYTHONPATH"])
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.stack.env)
+        env.update(proc.spec.env)
+        return env
+
+    async def run(self) -> None:
+        """Run every process until SIGINT/SIGTERM, then stop them all."""
+        live = (
+            Live(get_renderable=self.table, console=console, refresh_per_second=4, transient=True)
+            if console.is_terminal
+            else None
+        )
+        self._live = live
+        if live is not None:
+            live.start()
+        try:
+            async with anyio.create_task_group() as aux:
+                aux.start_soon(self._signals)
+                aux.start_soon(self._watch_registry)
+                async with anyio.create_task_group() as tg:
+                    for proc in self.procs:
+                        tg.start_soon(self._supervise, proc)
+                    tg.start_soon(self._stopper)
+                aux.cancel_scope.cancel()
+        finally:
+            if live is not None:
+                live.stop()
+                console.print(self.table())
+
+    def stop(self) -> None:
+        """Ask every process to stop (as the first Ctrl-C does)."""
+        self._stop_requested.set()
+
+    async def _signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                if not self._stop_requested.is_set():
+                    self.say(
+                        f"{signal.Signals(signum).name}: stopping every process "
+                        f"(grace {self.grace:.0f}s; Ctrl-C again kills them)"
+                    )
+                    self.stop()
+                else:
+                    self.say("killing every process")
+                    self._signal_all(signal.SIGKILL)
+
+    def _signal_all(self, signum: signal.Signals) -> None:
+        for proc in self.procs:
+            if proc.process is not None and proc.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.process.send_signal(signum)
+
+    async def _stopper(self) -> None:
+        await self._stop_requested.wait()
+        self.stopping = True
+        self._signal_all(signal.SIGTERM)
+        with anyio.move_on_after(self.grace):
+            for proc in self.procs:
+                await proc.exited.wait()
+        late = [p.label for p in self.procs if not p.exited.is_set()]
+        if late:
+            self.say(f"not stopped within {self.grace:.0f}s, killing: {', '.join(late)}")
+            self._signal_all(signal.SIGKILL)
+
+    async def _supervise(self, proc: Proc) -> None:
+        backoff = 1.0
+        cmd = [sys.executable, "-m", "eventkit.cli", "run", proc.spec.target]
+        try:
+            while not self.stopping:
+                started = time.monotonic()
+                process = await anyio.open_process(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    env=self.env_for(proc),
+                    start_new_session=True,
+                )
+                proc.process, proc.pid, proc.node_id = process, process.pid, None
+                self.set_state(proc, "starting", f"pid {process.pid}")
+                if self.stopping:  # a stop came while it started
+                    process.send_signal(signal.SIGTERM)
+                assert process.stdout is not None
+                await self._pump(proc, process.stdout)
+                with anyio.CancelScope(shield=True):
+                    code = await process.wait()
+                if self.stopping:
+                    self.set_state(proc, "down", f"exit status {code}")
+                    return
+                if time.monotonic() - started > 30:
+                    backoff = 1.0
+                proc.restarts += 1
+                self.set_state(proc, "restarting", f"exit status {code}; again in {backoff:.0f}s")
+                with anyio.move_on_after(backoff):
+                    await self._stop_requested.wait()
+                backoff = min(backoff * 2, 10.0)
+            self.set_state(proc, "down", "stopped")
+        finally:
+            proc.exited.set()
+
+    async def _pump(self, proc: Proc, stream: anyio.abc.ByteReceiveStream) -> None:
+        buffer = b""
+        while True:
+            try:
+                chunk = await stream.receive()
+            except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                break
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                self.log(proc, line.decode(errors="replace").rstrip())
+        if buffer:
+            self.log(proc, buffer.decode(errors="replace").rstrip())
+
+    async def _watch_registry(self) -> None:
+        """Marks a process up once its node is in the registry (by host and pid)."""
+        argv = ["--broker", self.url] + (["--namespace", self.namespace] if self.namespace else [])
+        client = Client(settings=Settings.load(argv=argv), node_id=new_node_id("up"))
+        try:
+            await client.connect()
+            registry = await client.get_registry()
+        except EventKitError as exc:
+            self.say(f"cannot watch the registry ({exc}); states stay 'starting'")
+            return
+        registry.add_listener(self._on_change)
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await client.close()
+
+    def _on_change(self, change: RegistryChange) -> None:
+        host, _, pid = change.node.address.rpartition("/")
+        if host != HOST or not pid.isdigit():
+            return
+        for proc in self.procs:
+            if proc.pid == int(pid) and proc.process is not None:
+                if change.kind == "removed":
+                    if not self.stopping and proc.process.returncode is None:
+                        self.set_state(proc, "starting", f"left the registry: {change.reason}")
+                    return
+                proc.node_id = change.node.id
+                self.set_state(proc, "up", f"pid {proc.pid}, node {change.node.id}")
+                return
+
+
+def _answers(url: str) -> bool | None:
+    """Whether something listens at the URL's host:port (None when that cannot be told)."""
+    parts = urlsplit(url)
+    if "," in parts.netloc or parts.hostname is None:
+        return None
+    port = parts.port or {"nats": 4222, "amqp": 5672, "amqps": 5671}.get(parts.scheme)
+    if port is None:
+        return None
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _embedded_port(url: str) -> int | None:
+    """The port to start an embedded NATS on, when ``url`` is one loopback NATS server."""
+    parts = urlsplit(url)
+    if parts.scheme != "nats" or "," in parts.netloc or "@" in parts.netloc:
+        return None
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return None
+    return parts.port or 4222
+
+
+def up(
+    directory: Annotated[
+        Path, typer.Argument(help="Directory with an eventkit.toml naming the services")
+    ] = Path("."),
+    broker: BrokerOption = None,
+    namespace: NamespaceOption = None,
+    grace: Annotated[
+        float, typer.Option(help="Seconds processes get to stop before they are killed")
+    ] = 10.0,
+) -> None:
+    """Bring up a stack (broker included, when none runs) until Ctrl-C."""
+    try:
+        stack = load_stack(directory)
+    except ConfigError as exc:
+        fail(str(exc), "see `eventkit up --help` and docs/cli.md for the stack file")
+    url = broker or stack.broker or DEFAULT_BROKER
+    if url.startswith("memory:"):
+        fail(
+            "memory:// lives in one process, and a stack runs one process per service",
+            f"use a shared broker, e.g. --broker {DEFAULT_BROKER} (started for you if absent)",
+        )
+    try:
+        Settings.load(argv=["--broker", url] + (["--namespace", namespace] if namespace else []))
+    except ConfigError as exc:
+        fail(str(exc))
+    server: EmbeddedBroker | None = None
+    if _answers(url) is False:
+        port = _embedded_port(url)
+        if port is None:
+            fail(f"no broker answers at {url}", no_broker_hint(url))
+        with progress(f"starting an embedded NATS server on 127.0.0.1:{port}"):
+            server = EmbeddedBroker(port)
+            try:
+                server.start()
+            except EventKitError as exc:
+                fail(f"could not start an embedded NATS server: {exc}", no_broker_hint(url))
+        console.print(
+            f"[bold]eventkit |[/] nothing answered at {escape(url)}: started an embedded NATS "
+            f"server (JetStream on) at {escape(server.url)}; it stops with the stack"
+        )
+    supervisor = Supervisor(stack, url, namespace, grace=grace)
+    try:
+        run_async(supervisor.run, handle_signals=False)
+    finally:
+        if server is not None:
+            server.stop()
+            console.print("[bold]eventkit |[/] embedded NATS server stopped")
