@@ -306,6 +306,7 @@ async def _rpc_ping(kit: Client, entry: NodeHealth, timeout: float) -> None:
         entry.rpc_status = "not serving RPC"
     else:
         entry.rpc_ms = elapsed
-        entry.rpc_status = (
-            f"node {reply[0].headers.get(NODE, '?')} status {reply[0].headers.get(STATUS, '?')}"
-        )
+        answered_by = reply[0].headers.get(NODE)
+        entry.rpc_status = f"answered {reply[0].headers.get(STATUS, '?')}"
+        if answered_by != entry.node.id:
+            entry.rpc_status += f" by {answered_by}"
