@@ -38,6 +38,7 @@ from nats.errors import Error as NatsError
 from .._tasks import TaskHost
 from ..errors import (
     BrokerClosed,
+    BrokerError,
     ConnectionLost,
     DeadLetter,
     DriverMissing,
@@ -45,12 +46,12 @@ from ..errors import (
     PublishError,
 )
 from ..message import NO_RESPONDERS, REPLY_TO, Message
-from ..topics import matches, validate_topic
+from ..topics import validate_topic
 from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler
 from .nats_config import NatsSettings, parse_settings
 from .nats_headers import from_nats, to_nats
 from .nats_jetstream import DurableSubscription, js_publish
-from .nats_streams import ensure_stream, list_streams
+from .nats_streams import ensure_stream, stream_for_subject
 
 __all__ = ["NatsBroker", "NatsSubscription"]
 
@@ -59,6 +60,7 @@ log = logging.getLogger("eventkit.broker.nats")
 _DEFAULT_POLICY = DeliveryPolicy()
 DEAD_LETTERS = "eventkit.deadletter.>"
 HEADER_ROOM = 4096
+_REFRESH_EVERY = 60.0
 _HOW_TO_START = (
     "start one with `nats-server -js` (or `eventkit up`), or point the broker URL "
     "(--broker / EVENTKIT_BROKER) at a running server"
@@ -192,10 +194,10 @@ class NatsBroker(BaseBroker):
         self._subs: list[NatsSubscription | DurableSubscription] = []
         self._closed = False
         self._down_since: float | None = None
-        self._stream_subjects: list[str] = []
         self._captured: dict[str, bool] = {}
         self._advisories: NatsSub | None = None
         self._refreshing = False
+        self._stale = False
         self._dead_letters_ready = False
         self._lingering: list[DurableSubscription] = []
         self._connect_error: Exception | None = None
@@ -254,7 +256,7 @@ class NatsBroker(BaseBroker):
             self._advisories = await nc.subscribe(
                 "$JS.EVENT.ADVISORY.STREAM.>", cb=self._on_stream_advisory
             )
-            await self._refresh_streams()
+            self._tasks.start_soon(self._expire_captures)
 
     async def close(self) -> None:
         if self._closed:
@@ -311,17 +313,20 @@ class NatsBroker(BaseBroker):
         if nc is None or self._closed:
             raise BrokerClosed("publish on a broker that is not connected: call connect() first")
         self.check_publish(message)
-        topic = message.topic
-        captured = self._captured.get(topic)
-        if captured is None:
-            captured = self._captured[topic] = any(matches(s, topic) for s in self._stream_subjects)
         limit = self.capabilities.max_payload
         if limit is not None and len(message.body) + 65536 > limit:
             self._check_size_with_headers(message, limit + HEADER_ROOM)
+        captured = self._captured.get(message.topic)
+        if captured is None:
+            captured = await self._lookup_capture(message.topic)
         if captured:
             msg_id = message.headers.get("ce-id") or nc._nuid.next().decode()
             await self._publish_kept(message, msg_id)
-            return
+        else:
+            await self._publish_core(nc, message)
+
+    async def _publish_core(self, nc: Client, message: Message) -> None:
+        topic = message.topic
         if self._down_since is not None:
             self._check_outage(topic)
         reply = message.headers.get(REPLY_TO, "") if message.headers else ""
@@ -372,27 +377,54 @@ class NatsBroker(BaseBroker):
             self.settings.publish_timeout,
         )
         if not stored:
-            self._captured.pop(message.topic, None)
-            await nc.publish(message.topic, message.body, headers=to_nats(message.headers))
+            self._captured[message.topic] = False
+            await self._publish_core(nc, message)
 
-    async def _refresh_streams(self) -> None:
-        nc = self._client()
+    async def _lookup_capture(self, topic: str) -> bool:
+        """Whether a stream stores ``topic``: asked once per topic, then cached until a
+        stream changes (JetStream advisories) or a minute passes."""
+        if not self.capabilities.durable:
+            return False
         try:
-            streams = await list_streams(nc)
-        except Exception as exc:  # keep the old view; advisories or the next call retry
-            log.debug("could not list JetStream streams: %s", exc)
-            return
-        self._stream_subjects = [s for c in streams.values() for s in c.get("subjects") or []]
-        self._captured = {}
+            found = await stream_for_subject(self._client(), topic)
+        except BrokerError as exc:
+            # JetStream busy (a cluster electing) or the link down: publish through JetStream,
+            # which falls back to core NATS only once it is sure no stream takes the topic.
+            log.debug("could not look up a stream for %r: %s", topic, exc)
+            return True
+        self._captured[topic] = found
+        return found
 
     async def _on_stream_advisory(self, msg: Msg) -> None:
-        if self._refreshing or self._closed:
-            return
-        self._refreshing = True
+        """A stream was made, changed or deleted: forget the topics found uncaptured, now
+        and twice more shortly after (in a cluster the lookup can lag the advisory). Topics
+        found captured stay: a JetStream publish corrects itself if the stream went away."""
+        if msg.subject.split(".")[4:5] not in (["CREATED"], ["UPDATED"], ["DELETED"]):
+            return  # leader elections and the like change nothing here
+        self._forget_uncaptured()
+        self._stale = True
+        if not self._refreshing and not self._closed:
+            self._refreshing = True
+            self._tasks.start_soon(self._forget_captures)
+
+    async def _forget_captures(self) -> None:
         try:
-            await self._refresh_streams()
+            while self._stale:
+                self._stale = False
+                for delay in (0.3, 1.2):
+                    await anyio.sleep(delay)
+                    self._forget_uncaptured()
         finally:
             self._refreshing = False
+
+    def _forget_uncaptured(self) -> None:
+        self._captured = {t: True for t, captured in self._captured.items() if captured}
+
+    async def _expire_captures(self) -> None:
+        """A safety net under the advisories: a missed one is corrected within a minute."""
+        while True:
+            await anyio.sleep(_REFRESH_EVERY)
+            self._forget_uncaptured()
 
     # -- subscribe -------------------------------------------------------------------------
 
@@ -420,7 +452,7 @@ class NatsBroker(BaseBroker):
             raise ConnectionLost(f"subscribe to {topic!r} failed: {exc}") from exc
         self._subs.append(sub)
         if durable is not None:
-            await self._refresh_streams()
+            self._forget_uncaptured()
         return sub
 
     async def _ensure_dead_letters(self) -> None:

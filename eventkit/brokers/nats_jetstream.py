@@ -35,6 +35,7 @@ from ..message import Message
 from ..topics import dead_letter_topic
 from .base import DeliveryPolicy, MessageHandler
 from .nats_headers import from_nats, to_nats
+from .nats_streams import stream_for_subject
 
 if TYPE_CHECKING:
     from .nats import NatsBroker
@@ -68,7 +69,15 @@ async def js_publish(
         try:
             reply = await nc.request(subject, body, timeout=min(2.0, left), headers=hdrs)
         except NoRespondersError:
-            return False
+            # No stream, or a stream without a leader for a moment (a cluster electing one):
+            # only a lookup tells them apart, and only the first may fall back to core NATS.
+            try:
+                if not await stream_for_subject(nc, subject):
+                    return False
+            except BrokerError:
+                pass
+            await anyio.sleep(0.1)
+            continue
         except NatsTimeout:
             continue
         except OutboundBufferLimitError as exc:

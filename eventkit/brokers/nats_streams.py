@@ -42,6 +42,7 @@ __all__ = [
     "list_streams",
     "merge_subjects",
     "overlaps",
+    "stream_for_subject",
     "stream_name",
 ]
 
@@ -141,6 +142,15 @@ async def _api(nc: Client, subject: str, payload: dict[str, Any] | None = None) 
     except NatsTimeout as exc:
         raise ConnectionLost("the JetStream API did not answer within 5s") from exc
     return json.loads(msg.data)
+
+
+async def stream_for_subject(nc: Client, subject: str) -> bool:
+    """Whether any stream stores ``subject`` (one JetStream API call)."""
+    try:
+        resp = await _api(nc, "STREAM.NAMES", {"subject": subject})
+    except UnsupportedFeature:
+        return False
+    return bool(resp.get("streams"))
 
 
 async def list_streams(nc: Client) -> dict[str, dict[str, Any]]:

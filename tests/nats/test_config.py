@@ -149,9 +149,9 @@ def test_merging_keeps_subjects_pairwise_disjoint() -> None:
     assert merge_subjects(["a.>"], "a.b") == ["a.>"]
     assert merge_subjects(["a.b.*", "a.x"], "a.*.c") == ["a.x", "a.*.*"]
     subjects = merge_subjects(["s.1", "s.2.x", "s.3.>"], "s.*.x")
-    assert all(
-        not overlaps(x, y) for i, x in enumerate(subjects) for y in subjects[i + 1 :]
-    ), subjects
+    assert all(not overlaps(x, y) for i, x in enumerate(subjects) for y in subjects[i + 1 :]), (
+        subjects
+    )
 
 
 def test_stream_names_are_valid_and_distinct() -> None:
