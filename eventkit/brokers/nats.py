@@ -318,7 +318,9 @@ class NatsBroker(BaseBroker):
             self._check_size_with_headers(message, limit + HEADER_ROOM)
         captured = self._captured.get(message.topic)
         if captured is None:
-            captured = await self._lookup_capture(message.topic)
+            # A new topic: ask the server once whether a stream takes it (while the link is
+            # down nobody can say: JetStream's path waits for the server, then decides).
+            captured = True if self._down_since else await self._lookup_capture(message.topic)
         if captured:
             msg_id = message.headers.get("ce-id") or nc._nuid.next().decode()
             await self._publish_kept(message, msg_id)
@@ -351,7 +353,7 @@ class NatsBroker(BaseBroker):
         if down is not None and time.monotonic() - down > self.settings.publish_timeout:
             raise ConnectionLost(
                 f"NATS at {self.url} has been unreachable for more than "
-                f"{self.settings.publish_timeout:.0f}s; {topic!r} not sent. " + _HOW_TO_START
+                f"{self.settings.publish_timeout:g}s; {topic!r} not sent. " + _HOW_TO_START
             )
 
     def _check_size_with_headers(self, message: Message, limit: int) -> None:

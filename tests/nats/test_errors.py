@@ -100,6 +100,7 @@ async def test_publish_fails_clearly_when_the_outage_outlasts_the_bound(
     own_nats: EmbeddedNats,
 ) -> None:
     async with NatsBroker(own_nats.url, publish_timeout=0.5, max_reconnect_buffer=4096) as b:
+        await b.publish(Message("err.down", b"x"))  # known as a plain (core NATS) topic
         await anyio.to_thread.run_sync(own_nats.stop_node, 0)
         await anyio.sleep(0.1)  # the connection notices
         # Within the bound, publishes are buffered; past the buffer they fail clearly.
