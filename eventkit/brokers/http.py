@@ -26,6 +26,7 @@ from urllib.parse import quote, unquote
 import aiohttp
 import anyio
 from aiohttp import web
+from yarl import URL
 
 from .._tasks import TaskHost
 from ..errors import BrokerClosed, ConfigError, ConnectionLost, InvalidEvent
@@ -79,6 +80,7 @@ class HttpBroker(BaseBroker):
         self._runner: web.AppRunner | None = None
         self._auth: dict[str, str] = {}
         self._turn: dict[tuple[str, str], int] = {}
+        self._urls: dict[tuple[str, str], URL] = {}
         self._state = "new"
         s = self.settings
         self._request_timeout = aiohttp.ClientTimeout(total=s.request_timeout)
@@ -383,8 +385,14 @@ class HttpBroker(BaseBroker):
             self._membership.mark_unreachable(node_id)
             return GONE, repr(exc)
 
-    def _url(self, addr: str, topic: str) -> str:
-        return f"{self.settings.scheme}://{addr}/topics/{topic}"
+    def _url(self, addr: str, topic: str) -> URL:
+        key = (addr, topic)
+        url = self._urls.get(key)
+        if url is None:  # parsed once per destination, not per message
+            if len(self._urls) > 4096:
+                self._urls.clear()
+            url = self._urls[key] = URL(f"{self.settings.scheme}://{addr}/topics/{topic}")
+        return url
 
     # --- receive ----------------------------------------------------------------------
     def _accept(self, ids: list[int], message: Message) -> set[int]:
