@@ -25,9 +25,12 @@ def to_nats(headers: dict[str, str]) -> dict[str, str] | None:
     """Headers for nats-py's publish: the same dict when nothing needs escaping (no copy)."""
     if not headers:
         return None
-    escaped = [k for k, v in headers.items() if _altered(v)]
-    if not escaped:
+    for v in headers.values():  # a plain loop: the common case is one pass, no calls
+        if v and (v[0] in _WS or v[-1] in _WS or "\n" in v or "\r" in v):
+            break
+    else:
         return headers
+    escaped = [k for k, v in headers.items() if _altered(v)]
     out = dict(headers)
     for key in escaped:
         out[key] = quote(out[key], safe="")
