@@ -49,6 +49,11 @@ class _NodeGone(Exception):
     """The request surely did not run on that node: safe to try another."""
 
 
+class _NodeLost(Exception):
+    """The node stopped answering (its registry TTL ran out) while the call waited: the
+    request may or may not have run, so only an idempotent call moves to another node."""
+
+
 class Caller:
     """Makes RPC calls for one client."""
 
@@ -73,6 +78,7 @@ class Caller:
         self._ready = False
         self._lock = anyio.Lock()
         self._last_query: dict[str, float] = {}
+        self._discovering: dict[str, anyio.Event] = {}
         self._adapters: dict[Any, TypeAdapter[Any]] = {}
         self._chain: Next | None = None
 
@@ -112,12 +118,14 @@ class Caller:
             future.set_result(message)
 
     def _on_registry_change(self, change: RegistryChange) -> None:
-        if change.kind != "removed":
+        # A node that leaves gracefully drains the calls it took, so they are left to finish;
+        # one that expired is silent, so its callers stop waiting for it.
+        if change.kind != "removed" or change.reason == "leave":
             return
-        gone = change.node.id
+        lost = change.node.id
         for future, node_id in list(self._pending.values()):
-            if node_id == gone and not future.done():
-                future.set_exception(_NodeGone(f"node {gone} left ({change.reason})"))
+            if node_id == lost and not future.done():
+                future.set_exception(_NodeLost(f"node {lost} stopped answering ({change.reason})"))
 
     # -- calls ---------------------------------------------------------------------------
 
@@ -142,11 +150,17 @@ class Caller:
         if inherited is not None and inherited < deadline:
             deadline = inherited
         invocation = Invocation(
-            "call", f"{service}/{endpoint}", request=request,
+            "call",
+            f"{service}/{endpoint}",
+            request=request,
             metadata=dict(metadata) if metadata else {},
             options={
-                "service": service, "endpoint": endpoint, "deadline": deadline,
-                "version": version, "node_metadata": node_metadata, "retries": retries,
+                "service": service,
+                "endpoint": endpoint,
+                "deadline": deadline,
+                "version": version,
+                "node_metadata": node_metadata,
+                "retries": retries,
             },
         )
         chain = self._chain or self._send
@@ -188,7 +202,8 @@ class Caller:
             if node is None or node.id in tried:
                 raise ServiceUnavailable(
                     f"{service}: every known node failed to take {endpoint} "
-                    f"(tried {', '.join(sorted(tried))})", id=client.node_id,
+                    f"(tried {', '.join(sorted(tried))})",
+                    id=client.node_id,
                 )
             if idempotent is None:
                 idempotent = _is_idempotent(node, endpoint)
@@ -202,6 +217,15 @@ class Caller:
             except _NodeGone as exc:
                 log.debug("%s/%s: %s; trying another node", service, endpoint, exc)
                 self.selector.mark_failed(node.id, time.time())
+                tried.add(node.id)
+            except _NodeLost as exc:
+                self.selector.mark_failed(node.id, time.time())
+                if not idempotent:
+                    raise ServiceUnavailable(
+                        f"{service}/{endpoint}: {exc}; the call may have run, and the endpoint "
+                        "is not idempotent, so it is not retried",
+                        id=client.node_id,
+                    ) from None
                 tried.add(node.id)
             except DeadlineExceeded:
                 self.selector.mark_failed(node.id, time.time())
@@ -225,7 +249,8 @@ class Caller:
         self._pending[correlation] = (future, node_id)
         self.selector.acquire(node_id)
         message = Message(
-            node_topic(client.namespace, service, node_id), body,
+            node_topic(client.namespace, service, node_id),
+            body,
             {**headers, REPLY_TO: f"{reply_topic(client.namespace, client.node_id)}.{correlation}"},
         )
         try:
@@ -246,13 +271,26 @@ class Caller:
     async def _discover(
         self, service: str, version: str | None, node_metadata: Mapping[str, str] | None
     ) -> list[NodeInfo]:
-        """Ask the registry once (a query round trip) when no node of ``service`` is known."""
-        now = time.monotonic()
-        if now - self._last_query.get(service, -1e9) < self.discovery_wait:
-            return []
-        self._last_query[service] = now
+        """Ask the registry once (a query round trip) when no node of ``service`` is known.
+
+        Concurrent calls share one query; a service that did not answer is not asked again
+        for ``discovery_wait`` seconds, so calls to it fail at once meanwhile.
+        """
         registry = await self.client.get_registry()
-        await registry.query(service, wait=self.discovery_wait)
+        running = self._discovering.get(service)
+        if running is None:
+            now = time.monotonic()
+            if now - self._last_query.get(service, -1e9) < self.discovery_wait:
+                return []
+            self._last_query[service] = now
+            running = self._discovering[service] = anyio.Event()
+            try:
+                await registry.query(service, wait=self.discovery_wait)
+            finally:
+                del self._discovering[service]
+                running.set()
+        else:
+            await running.wait()
         return registry.view.nodes(service, version=version, metadata=node_metadata)
 
     def _no_node_detail(self, service: str, version: str | None) -> str:
@@ -291,7 +329,11 @@ class EndpointClient(Generic[Req, Resp]):
     """A typed handle on one endpoint: ``await hello(HelloRequest(name="x"))``."""
 
     def __init__(
-        self, client: Client, service: str, endpoint: str, response: type[Resp],
+        self,
+        client: Client,
+        service: str,
+        endpoint: str,
+        response: type[Resp],
         **options: Any,
     ) -> None:
         self._client = client
@@ -317,21 +359,21 @@ class ServiceClient:
         self._options = options
 
     @overload
-    async def call(self, endpoint: str, request: Any = None, *, response: type[Resp],
-                   **options: Any) -> Resp: ...
+    async def call(
+        self, endpoint: str, request: Any = None, *, response: type[Resp], **options: Any
+    ) -> Resp: ...
     @overload
-    async def call(self, endpoint: str, request: Any = None, *, response: None = None,
-                   **options: Any) -> Any: ...
-    async def call(self, endpoint: str, request: Any = None, *, response: Any = None,
-                   **options: Any) -> Any:
+    async def call(
+        self, endpoint: str, request: Any = None, *, response: None = None, **options: Any
+    ) -> Any: ...
+    async def call(
+        self, endpoint: str, request: Any = None, *, response: Any = None, **options: Any
+    ) -> Any:
         merged = {**self._options, **options}
-        return await self._client.call(
-            self.service, endpoint, request, response=response, **merged
-        )
+        return await self._client.call(self.service, endpoint, request, response=response, **merged)
 
-    def endpoint(self, name: str, request: type[Req], response: type[Resp]) -> EndpointClient[
-        Req, Resp
-    ]:
+    def endpoint(
+        self, name: str, request: type[Req], response: type[Resp]
+    ) -> EndpointClient[Req, Resp]:
         del request  # only for the type checker: it fixes Req
         return EndpointClient(self._client, self.service, name, response, **self._options)
-

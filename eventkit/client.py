@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 from .brokers import Broker, from_url
 from .context import propagated_headers
 from .events import EventIds, check_extensions, now_iso, to_message
+from .errors import ConfigError
 from .middleware import Middleware
 from .settings import Settings
 
@@ -34,7 +35,8 @@ class Client:
     """Publishes (and calls) over a broker; ``async with`` connects and closes it.
 
     ``broker`` is a URL or a Broker instance; by default ``EVENTKIT_BROKER`` or ``memory://``.
-    ``source`` is the CloudEvents source of what this client publishes.
+    ``source`` is the CloudEvents source of what this client publishes. ``selector`` picks
+    the node of each call: ``round_robin``, ``random`` or ``least_inflight``.
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class Client:
         node_id: str | None = None,
         source: str | None = None,
         owns_broker: bool = True,
+        selector: str = "round_robin",
         **broker_options: Any,
     ) -> None:
         if settings is None:
@@ -64,6 +67,11 @@ class Client:
         self._ids = EventIds()
         self._connected = False
         self.middleware: list[Middleware] = []
+        from .selector import STRATEGIES
+
+        if selector not in STRATEGIES:
+            raise ConfigError(f"selector {selector!r} is not one of {', '.join(STRATEGIES)}")
+        self._strategy = selector
         self._registry: Registry | None = None
         self._owns_registry = False
         self._caller: Caller | None = None
@@ -97,7 +105,9 @@ class Client:
             from .registry import Registry
 
             registry = Registry(
-                self, namespace=self.namespace, ttl=self.settings.registry_ttl,
+                self,
+                namespace=self.namespace,
+                ttl=self.settings.registry_ttl,
                 heartbeat=self.settings.heartbeat,
             )
             self._registry, self._owns_registry = registry, True
@@ -121,15 +131,33 @@ class Client:
     # -- calls ---------------------------------------------------------------------------
 
     @overload
-    async def call(self, service: str, endpoint: str, request: Any = None, *,
-                   response: type[Resp], timeout: float | None = None,
-                   metadata: Mapping[str, str] | None = None, version: str | None = None,
-                   node_metadata: Mapping[str, str] | None = None, retries: int = 1) -> Resp: ...
+    async def call(
+        self,
+        service: str,
+        endpoint: str,
+        request: Any = None,
+        *,
+        response: type[Resp],
+        timeout: float | None = None,
+        metadata: Mapping[str, str] | None = None,
+        version: str | None = None,
+        node_metadata: Mapping[str, str] | None = None,
+        retries: int = 1,
+    ) -> Resp: ...
     @overload
-    async def call(self, service: str, endpoint: str, request: Any = None, *,
-                   response: None = None, timeout: float | None = None,
-                   metadata: Mapping[str, str] | None = None, version: str | None = None,
-                   node_metadata: Mapping[str, str] | None = None, retries: int = 1) -> Any: ...
+    async def call(
+        self,
+        service: str,
+        endpoint: str,
+        request: Any = None,
+        *,
+        response: None = None,
+        timeout: float | None = None,
+        metadata: Mapping[str, str] | None = None,
+        version: str | None = None,
+        node_metadata: Mapping[str, str] | None = None,
+        retries: int = 1,
+    ) -> Any: ...
     async def call(
         self,
         service: str,
@@ -154,10 +182,17 @@ class Client:
         if self._caller is None:
             from .calls import Caller
 
-            self._caller = Caller(self, middleware=self.middleware)
+            self._caller = Caller(self, strategy=self._strategy, middleware=self.middleware)
         return await self._caller.call(
-            service, endpoint, request, response=response, timeout=timeout, metadata=metadata,
-            version=version, node_metadata=node_metadata, retries=retries,
+            service,
+            endpoint,
+            request,
+            response=response,
+            timeout=timeout,
+            metadata=metadata,
+            version=version,
+            node_metadata=node_metadata,
+            retries=retries,
         )
 
     def service(self, name: str, **options: Any) -> ServiceClient:

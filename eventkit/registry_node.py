@@ -158,8 +158,10 @@ class Registry:
     async def query(self, service: str | None = None, *, wait: float = 0.25) -> None:
         """Ask every node (of ``service``, or all) to announce itself, and wait for answers.
 
-        Waits up to ``wait`` seconds; when ``service`` is named, returns as soon as a node of
-        it has answered. The answers land in :attr:`view`.
+        Waits up to ``wait`` seconds; when ``service`` is named, returns once a node of it has
+        answered and no further node of it turned up for a short quiet gap (so a newcomer
+        learns every node of the service in the one round trip). The answers land in
+        :attr:`view`.
         """
         if not self._started or self._stopped:
             raise RuntimeError("query() needs a started registry: call start() first")
@@ -170,6 +172,15 @@ class Registry:
             await self._publish_query(service)
             with anyio.move_on_after(wait):
                 await arrived.wait()
+                assert service is not None
+                quiet_gap = min(0.05, wait / 4)
+                known = len(self.view.nodes(service))
+                while True:
+                    await anyio.sleep(quiet_gap)
+                    now_known = len(self.view.nodes(service))
+                    if now_known == known:
+                        break
+                    known = now_known
         finally:
             if service is not None:
                 waiting = self._waiting.get(service)

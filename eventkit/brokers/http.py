@@ -30,7 +30,7 @@ from yarl import URL
 
 from .._tasks import TaskHost
 from ..errors import BrokerClosed, ConfigError, ConnectionLost, InvalidEvent
-from ..message import Headers, Message
+from ..message import Headers, Message, no_responders_reply
 from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler
 from .http_config import HttpSettings, parse_settings
 from .http_durable import DurableSender
@@ -66,7 +66,11 @@ class HttpBroker(BaseBroker):
         self.settings: HttpSettings = parse_settings(url, options)
         self.url = url
         self.capabilities = Capabilities(
-            queue_groups=True, durable=True, ordered=True, max_payload=self.settings.max_payload
+            queue_groups=True,
+            durable=True,
+            ordered=True,
+            max_payload=self.settings.max_payload,
+            no_responders=True,
         )
         self.node_id = os.urandom(8).hex()
         self.drain_timeout = self.settings.drain_timeout
@@ -258,6 +262,8 @@ class HttpBroker(BaseBroker):
         if route.durables and self._durable is not None:
             await self._durable.add(route.durables, message)
         if not route.plain and not route.groups and not route.sinks:
+            if not route.durables:
+                await self._no_responders(message)
             return
         targets: dict[str, list[int]] = {node: list(ids) for node, ids in route.plain.items()}
         picks: dict[str, list[tuple[tuple[str, str], int]]] = {}
@@ -273,9 +279,17 @@ class HttpBroker(BaseBroker):
         ]
         sends.extend(self._send_sink(url, message, wire) for url in route.sinks)
         if len(sends) == 1:
-            await sends[0]
+            delivered = [await sends[0]]
         else:
-            await asyncio.gather(*sends)
+            delivered = await asyncio.gather(*sends)
+        if not any(delivered) and not route.durables:
+            await self._no_responders(message)
+
+    async def _no_responders(self, message: Message) -> None:
+        """A request that reached nobody: tell its reply topic (Capabilities.no_responders)."""
+        notice = no_responders_reply(message)
+        if notice is not None:
+            await self.publish(notice)
 
     def _pick(
         self, key: tuple[str, str], members: list[tuple[str, int]], tried: set[str] | tuple[()]
@@ -296,8 +310,11 @@ class HttpBroker(BaseBroker):
         wire: dict[str, str],
         picks: list[tuple[tuple[str, str], int]],
         tried: set[str],
-    ) -> None:
+    ) -> bool:
+        """Deliver to entries of one node (moving queue-group picks on to another member
+        when refused); True when at least one entry took the message."""
         rejected = await self._post(node_id, ids, message, wire)
+        delivered = len(rejected) < len(ids)
         for key, entry_id in picks:
             if entry_id not in rejected:
                 continue
@@ -307,7 +324,10 @@ class HttpBroker(BaseBroker):
                 log.warning("no reachable member of queue group %r for %r", key[1], message.topic)
                 continue
             tried.add(chosen[0])
-            await self._send_node(chosen[0], [chosen[1]], message, wire, [(key, chosen[1])], tried)
+            delivered |= await self._send_node(
+                chosen[0], [chosen[1]], message, wire, [(key, chosen[1])], tried
+            )
+        return delivered
 
     async def _post(
         self, node_id: str, ids: list[int], message: Message, wire: dict[str, str]
@@ -339,16 +359,19 @@ class HttpBroker(BaseBroker):
             self._membership.mark_unreachable(node_id)
         return set(ids)
 
-    async def _send_sink(self, url: str, message: Message, wire: dict[str, str]) -> None:
+    async def _send_sink(self, url: str, message: Message, wire: dict[str, str]) -> bool:
         if self._session is None:
-            return
+            return False
         headers = {**wire, TOPIC: message.topic}
         try:
             async with self._session.post(url, data=message.body, headers=headers) as resp:
                 if resp.status >= 300:
                     log.warning("sink %s answered %d for %r", url, resp.status, message.topic)
+                    return False
+                return True
         except _NET_ERRORS as exc:
             log.warning("sink %s did not take a message on %r: %r", url, message.topic, exc)
+            return False
 
     async def _send_durable(self, node_id: str, entry: Entry, row: Pending) -> tuple[int, str]:
         """One durable delivery; never raises (but for cancellation)."""

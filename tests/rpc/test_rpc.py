@@ -46,8 +46,15 @@ class Conflict(RemoteError):
 
 
 def make_greeter(ns: str, **kwargs: Any) -> Service:
-    svc = Service("greeter", version="1.0.0", metadata={"team": "core"}, namespace=ns,
-                  registry_ttl=3.0, heartbeat=0.5, **kwargs)
+    svc = Service(
+        "greeter",
+        version="1.0.0",
+        metadata={"team": "core"},
+        namespace=ns,
+        registry_ttl=3.0,
+        heartbeat=0.5,
+        **kwargs,
+    )
 
     @svc.endpoint("Greeter.Hello")
     async def hello(req: HelloRequest, ctx: Context) -> HelloReply:
@@ -55,8 +62,12 @@ def make_greeter(ns: str, **kwargs: Any) -> Service:
 
     @svc.endpoint("Greeter.Meta")
     async def meta(req: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        return {"metadata": ctx.metadata, "caller": ctx.caller, "left": ctx.time_left(),
-                "address": ctx.caller_address}
+        return {
+            "metadata": ctx.metadata,
+            "caller": ctx.caller,
+            "left": ctx.time_left(),
+            "address": ctx.caller_address,
+        }
 
     @svc.endpoint("Greeter.Fail")
     async def fail(req: dict[str, Any]) -> None:
@@ -108,8 +119,9 @@ def ns() -> str:
 async def test_typed_call_round_trip(target: Target, ns: str) -> None:
     svc = make_greeter(ns)
     async with running(target, svc), caller(target, ns) as kit:
-        reply = await kit.call("greeter", "Greeter.Hello", HelloRequest(name="John"),
-                               response=HelloReply, timeout=5)
+        reply = await kit.call(
+            "greeter", "Greeter.Hello", HelloRequest(name="John"), response=HelloReply, timeout=5
+        )
         assert reply == HelloReply(msg="Hello John", node=svc.node_id)
         hello = kit.service("greeter").endpoint("Greeter.Hello", HelloRequest, HelloReply)
         assert (await hello(HelloRequest(name="Ann"))).msg == "Hello Ann"
@@ -168,8 +180,13 @@ async def test_a_thousand_concurrent_calls_each_get_their_own_reply(
         replies: dict[int, str] = {}
 
         async def one(i: int) -> None:
-            reply = await kit.call("greeter", "Greeter.Hello", HelloRequest(name=str(i)),
-                                   response=HelloReply, timeout=30)
+            reply = await kit.call(
+                "greeter",
+                "Greeter.Hello",
+                HelloRequest(name=str(i)),
+                response=HelloReply,
+                timeout=30,
+            )
             replies[i] = reply.msg
 
         async with anyio.create_task_group() as tg:
@@ -185,8 +202,9 @@ async def test_round_robin_alternates_and_graceful_stop_removes_the_node(
     async with running(target, a, b), caller(target, ns) as kit:
         nodes = []
         for _ in range(10):
-            reply = await kit.call("greeter", "Greeter.Hello", HelloRequest(name="x"),
-                                   response=HelloReply, timeout=5)
+            reply = await kit.call(
+                "greeter", "Greeter.Hello", HelloRequest(name="x"), response=HelloReply, timeout=5
+            )
             nodes.append(reply.node)
             if len(set(nodes)) < 2 and len(nodes) == 1:
                 await kit.services(wait=0.3)  # make sure both are known
@@ -199,8 +217,9 @@ async def test_round_robin_alternates_and_graceful_stop_removes_the_node(
         slow_done = []
 
         async def slow_call() -> None:
-            slow_done.append(await kit.call("greeter", "Greeter.Slow", {"seconds": 0.3},
-                                            timeout=10))
+            slow_done.append(
+                await kit.call("greeter", "Greeter.Slow", {"seconds": 0.3}, timeout=10)
+            )
 
         async with anyio.create_task_group() as tg:
             for _ in range(4):
@@ -213,8 +232,9 @@ async def test_round_robin_alternates_and_graceful_stop_removes_the_node(
             while b.node_id in {n.id for n in registry.view.nodes("greeter")}:
                 await anyio.sleep(0.01)
         for _ in range(5):
-            reply = await kit.call("greeter", "Greeter.Hello", HelloRequest(name="x"),
-                                   response=HelloReply, timeout=5)
+            reply = await kit.call(
+                "greeter", "Greeter.Hello", HelloRequest(name="x"), response=HelloReply, timeout=5
+            )
             assert reply.node == a.node_id
 
 
@@ -280,7 +300,7 @@ async def test_register_a_class(target: Target, ns: str) -> None:
     svc.register(Greeter())
     assert [e.name for e in svc.endpoints] == ["Greeter.Hello"]
     async with running(target, svc), caller(target, ns) as kit:
-        reply = await kit.call("greeter", "Greeter.Hello", HelloRequest(name="Bo"),
-                               response=HelloReply)
+        reply = await kit.call(
+            "greeter", "Greeter.Hello", HelloRequest(name="Bo"), response=HelloReply
+        )
     assert reply.msg == "Hi Bo"
-
