@@ -22,12 +22,18 @@ import pydantic_core
 from pydantic import TypeAdapter
 
 from .brokers import DeliveryPolicy, Subscription
-from .context import CALLER, CALLER_ADDRESS, DEADLINE, ADDRESS, inherited_deadline
-from .context import propagated_headers
+from .context import (
+    ADDRESS,
+    CALLER,
+    CALLER_ADDRESS,
+    DEADLINE,
+    inherited_deadline,
+    propagated_headers,
+)
 from .errors import BrokerClosed, DeadlineExceeded, RemoteError, ServiceUnavailable
 from .message import NO_RESPONDERS, REPLY_TO, Message
 from .middleware import Invocation, Middleware, Next, compose
-from .rpc import ENDPOINT, OK, STATUS, node_topic, reply_topic, service_topic
+from .rpc import ENDPOINT, OK, STATUS, node_topic, reply_topic
 
 if TYPE_CHECKING:
     from .client import Client

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 from .brokers import Broker, from_url
 from .context import propagated_headers
-from .events import EventIds, check_extensions, now_iso, to_message
 from .errors import ConfigError
+from .events import EventIds, check_extensions, now_iso, to_message
 from .middleware import Middleware
 from .settings import Settings
 

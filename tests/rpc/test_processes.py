@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -130,7 +131,7 @@ async def test_round_robin_alternates_between_processes(
         await wait_nodes(kit, 2)
         nodes = [(await kit.call("worker", "Work.Echo", {}, timeout=5))["node"] for _ in range(10)]
     assert Counter(nodes) == {a.id: 5, b.id: 5}
-    assert all(x != y for x, y in zip(nodes, nodes[1:], strict=False))
+    assert all(x != y for x, y in itertools.pairwise(nodes))
 
 
 async def test_least_inflight_avoids_the_slow_node(spawn: object, broker_url: str, ns: str) -> None:
