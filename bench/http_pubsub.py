@@ -58,7 +58,7 @@ async def eventkit_round(pub: HttpBroker, sub: HttpBroker, topic: str) -> Round:
 
     await sub.subscribe(topic, handler)
     with anyio.fail_after(10):  # wait for the subscription to reach the publisher
-        while not pub.membership.route(topic).plain:  # noqa: ASYNC110 (no event to wait on)
+        while not pub.membership.route(topic).plain:
             await anyio.sleep(0.01)
 
     async def run(count: int, publishers: int) -> float:

@@ -30,7 +30,7 @@ from .router import Endpoint
 if TYPE_CHECKING:
     from .service import Service
 
-__all__ = ["RpcServer", "reply_topic", "service_topic", "node_topic"]
+__all__ = ["RpcServer", "node_topic", "reply_topic", "service_topic"]
 
 log = logging.getLogger("eventkit.rpc")
 
@@ -78,8 +78,7 @@ class _Served:
             signature.positional.index(signature.data_param) if signature.data_param else -1
         )
         self.ctx_index = (
-            signature.positional.index(signature.context_param)
-            if signature.context_param else -1
+            signature.positional.index(signature.context_param) if signature.context_param else -1
         )
         func = signature.func
 
@@ -142,8 +141,11 @@ class RpcServer:
         if served is None:
             known = ", ".join(sorted(self._served)) or "none"
             await self._reply_error(
-                reply_to, NotFound(f"service {service.name!r} has no endpoint {name!r}; "
-                                   f"it has: {known}", id=service.name),
+                reply_to,
+                NotFound(
+                    f"service {service.name!r} has no endpoint {name!r}; it has: {known}",
+                    id=service.name,
+                ),
             )
             return
         deadline_header = headers.get(DEADLINE)
@@ -157,20 +159,31 @@ class RpcServer:
             )
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_context=False)
-            await self._reply_error(reply_to, BadRequest(
-                f"request to {name} is not valid: {exc.error_count()} error(s)",
-                id=service.name, data=pydantic_core.to_jsonable_python(errors),
-            ))
+            await self._reply_error(
+                reply_to,
+                BadRequest(
+                    f"request to {name} is not valid: {exc.error_count()} error(s)",
+                    id=service.name,
+                    data=pydantic_core.to_jsonable_python(errors),
+                ),
+            )
             return
         except ValueError as exc:
             await self._reply_error(
                 reply_to, BadRequest(f"request to {name} is not JSON: {exc}", id=service.name)
             )
             return
-        ctx = Context(
-            message, node_id=service.node_id, service=service.name, client=service.client,
-            endpoint=name,
-        ) if served.ctx_index >= 0 or service.middleware else None
+        ctx = (
+            Context(
+                message,
+                node_id=service.node_id,
+                service=service.name,
+                client=service.client,
+                endpoint=name,
+            )
+            if served.ctx_index >= 0 or service.middleware
+            else None
+        )
         invocation = Invocation("endpoint", name, message, ctx, request)
         token = current_message.set(message)
         try:
@@ -181,8 +194,12 @@ class RpcServer:
                     result = await served.invoke(invocation)
         except TimeoutError:
             log.warning("%s: cancelled at the caller's deadline", name)
-            await self._reply_error(reply_to, DeadlineExceeded(
-                f"{name} did not finish within the caller's deadline", id=service.name))
+            await self._reply_error(
+                reply_to,
+                DeadlineExceeded(
+                    f"{name} did not finish within the caller's deadline", id=service.name
+                ),
+            )
             return
         except RemoteError as exc:
             if not exc.id:
@@ -191,8 +208,10 @@ class RpcServer:
             return
         except Exception as exc:
             log.exception("%s failed (request from %s)", name, headers.get("eventkit-caller"))
-            await self._reply_error(reply_to, InternalError(
-                f"{name} failed: {type(exc).__name__}: {exc}", id=service.name))
+            await self._reply_error(
+                reply_to,
+                InternalError(f"{name} failed: {type(exc).__name__}: {exc}", id=service.name),
+            )
             return
         finally:
             current_message.reset(token)
@@ -200,13 +219,15 @@ class RpcServer:
             body = pydantic_core.to_json(result)
         except pydantic_core.PydanticSerializationError as exc:
             log.error("%s returned a value that is not JSON-serializable: %s", name, exc)
-            await self._reply_error(reply_to, InternalError(
-                f"{name} returned {type(result).__name__}, which is not JSON-serializable",
-                id=service.name))
+            await self._reply_error(
+                reply_to,
+                InternalError(
+                    f"{name} returned {type(result).__name__}, which is not JSON-serializable",
+                    id=service.name,
+                ),
+            )
             return
-        await service.broker.publish(
-            Message(reply_to, body, {STATUS: OK, NODE: service.node_id})
-        )
+        await service.broker.publish(Message(reply_to, body, {STATUS: OK, NODE: service.node_id}))
 
     async def _reply_error(self, reply_to: str, error: RemoteError) -> None:
         await self.service.broker.publish(error_reply(reply_to, error, self.service.node_id))

@@ -24,8 +24,8 @@ from .context import Context, current_message
 from .errors import ConfigError, DeadLetter, InvalidEvent
 from .message import Message
 from .middleware import Invocation, Middleware, compose
-from .router import Endpoint, Router, Subscriber
 from .registry_node import RegistryExtension
+from .router import Endpoint, Router, Subscriber
 from .rpc import RpcServer
 from .settings import Settings
 from .topics import validate_name
@@ -182,7 +182,10 @@ class Service(Router):
         if instance is None:
             instance = from_url(settings.broker, drain_timeout=settings.drain_timeout)
         self._client = Client(
-            instance, settings=settings, node_id=self.node_id, source=self.source,
+            instance,
+            settings=settings,
+            node_id=self.node_id,
+            source=self.source,
             owns_broker=False,
         )
         self._client.middleware = self.middleware
@@ -297,6 +300,7 @@ class Service(Router):
         stats = self.stats
         call = func
         if self.middleware:
+
             async def final(invocation: Invocation) -> Any:
                 return await func(*invocation.options["args"])
 
@@ -304,7 +308,11 @@ class Service(Router):
 
             async def call(*args: Any) -> Any:
                 invocation = Invocation(
-                    "subscriber", sub.topic, current_message.get(), ctx_of(args), args,
+                    "subscriber",
+                    sub.topic,
+                    current_message.get(),
+                    ctx_of(args),
+                    args,
                     options={"args": args},
                 )
                 return await chain(invocation)

@@ -48,7 +48,7 @@ def bus() -> str:
 
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     with anyio.fail_after(timeout):
-        while not condition():  # noqa: ASYNC110  # a view filled by another task; bounded
+        while not condition():  # a view filled by another task; bounded
             await anyio.sleep(0.005)
 
 
