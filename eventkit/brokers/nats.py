@@ -3,7 +3,8 @@
 Topics are NATS subjects one to one (``*``, ``>``); ``queue=`` is a NATS queue group;
 message headers (``ce-*`` CloudEvents attributes in binary mode, ``content-type``,
 ``eventkit-*``) travel as NATS headers unchanged. Plain subscriptions are core NATS
-(at-most-once, fast); ``durable=`` subscriptions are JetStream pull consumers
+(at-most-once, fast: :mod:`eventkit.brokers.nats_core`); ``durable=`` subscriptions are
+JetStream pull consumers
 (:mod:`eventkit.brokers.nats_jetstream`) over streams laid out per first topic token
 (:mod:`eventkit.brokers.nats_streams`).
 
@@ -16,7 +17,6 @@ captures is learned from the server at connect and kept current by JetStream's a
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -40,17 +40,17 @@ from ..errors import (
     BrokerClosed,
     BrokerError,
     ConnectionLost,
-    DeadLetter,
     DriverMissing,
     PayloadTooLarge,
     PublishError,
 )
-from ..message import NO_RESPONDERS, REPLY_TO, Message
+from ..message import REPLY_TO, Message
 from ..topics import validate_topic
 from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler
 from .nats_config import NatsSettings, parse_settings
+from .nats_core import NatsSubscription
 from .nats_fastpath import make_client
-from .nats_headers import from_nats, to_nats
+from .nats_headers import to_nats
 from .nats_jetstream import DurableSubscription, js_publish
 from .nats_streams import ensure_stream, stream_for_subject
 
@@ -66,111 +66,6 @@ _HOW_TO_START = (
     "start one with `nats-server -js` (or `eventkit up`), or point the broker URL "
     "(--broker / EVENTKIT_BROKER) at a running server"
 )
-
-
-class NatsSubscription:
-    """A core NATS subscription (fan-out or queue group); ``stop()`` drains it."""
-
-    def __init__(
-        self,
-        broker: NatsBroker,
-        topic: str,
-        queue: str | None,
-        handler: MessageHandler,
-        policy: DeliveryPolicy,
-    ) -> None:
-        self.topic = topic
-        self.queue = queue
-        self.durable: str | None = None
-        self._broker = broker
-        self._handler = handler
-        self._sub: NatsSub | None = None
-        self._active = True
-        self._stopped = anyio.Event()
-        self._limit = policy.max_in_flight
-        self._slots = anyio.Semaphore(policy.max_in_flight) if policy.max_in_flight > 1 else None
-        self._running = 0
-        self._idle = anyio.Event()
-        self._idle.set()
-        self._scopes: set[anyio.CancelScope] = set()
-
-    async def start(self) -> None:
-        cb = self._on_msg if self._slots is None else self._on_msg_concurrent
-        self._sub = await self._broker._client().subscribe(
-            self.topic, queue=self.queue or "", cb=cb
-        )
-
-    async def _on_msg(self, msg: Msg) -> None:
-        """One at a time, in order: runs in nats-py's delivery task for this subscription."""
-        headers = msg.headers
-        if not headers:
-            message = Message(msg.subject, msg.data, {})
-        elif not msg.data and headers.get("Status") == "503":  # NATS's no-responders notice
-            message = Message(msg.subject, b"", {NO_RESPONDERS: "1"})
-        else:
-            message = Message(msg.subject, msg.data, from_nats(headers))
-        try:
-            await self._handler(message)
-        except DeadLetter as exc:
-            log.warning(
-                "handler for %r dead-lettered a non-durable message: %s", msg.subject, exc.reason
-            )
-        except Exception as exc:
-            log.warning(
-                "handler for %r failed, message dropped: %s: %s",
-                msg.subject,
-                type(exc).__name__,
-                exc,
-            )
-
-    async def _on_msg_concurrent(self, msg: Msg) -> None:
-        assert self._slots is not None
-        await self._slots.acquire()
-        self._running += 1
-        if self._idle.is_set():
-            self._idle = anyio.Event()
-        self._broker._tasks.start_soon(self._run, msg)
-
-    async def _run(self, msg: Msg) -> None:
-        assert self._slots is not None
-        scope = anyio.CancelScope()
-        self._scopes.add(scope)
-        try:
-            with scope:
-                await self._on_msg(msg)
-        finally:
-            self._scopes.discard(scope)
-            self._slots.release()
-            self._running -= 1
-            if self._running == 0:
-                self._idle.set()
-
-    async def stop(self) -> None:
-        if not self._active:
-            await self._stopped.wait()
-            return
-        self._active = False
-        sub, drain = self._sub, self._broker.settings.drain_timeout
-        try:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(drain) as scope:
-                if sub is not None:
-                    with contextlib.suppress(NatsError):  # reconnecting or closed: go on
-                        await sub.drain()  # type: ignore[no-untyped-call]  # UNSUB + round trip
-                await self._idle.wait()
-            if scope.cancelled_caught:
-                log.warning(
-                    "subscription to %r did not drain within %.1fs; cancelling its handlers",
-                    self.topic,
-                    drain,
-                )
-                for s in list(self._scopes):
-                    s.cancel()
-            if sub is not None:
-                sub._stop_processing()  # cancels nats-py's delivery task if still in a handler
-                self._broker._client_or_none_remove(sub)
-        finally:
-            self._broker._forget(self)
-            self._stopped.set()
 
 
 class NatsBroker(BaseBroker):
