@@ -4,15 +4,15 @@ Topics are NATS subjects one to one (``*``, ``>``); ``queue=`` is a NATS queue g
 message headers (``ce-*`` CloudEvents attributes in binary mode, ``content-type``,
 ``eventkit-*``) travel as NATS headers unchanged. Plain subscriptions are core NATS
 (at-most-once, fast: :mod:`eventkit.brokers.nats_core`); ``durable=`` subscriptions are
-JetStream pull consumers
-(:mod:`eventkit.brokers.nats_jetstream`) over streams laid out per first topic token
-(:mod:`eventkit.brokers.nats_streams`).
+JetStream pull consumers (:mod:`eventkit.brokers.nats_jetstream`) over streams laid out per
+first topic token (:mod:`eventkit.brokers.nats_streams`).
 
 A publish to a topic that some stream captures is a JetStream publish: it waits for the
 stream's ack, retries safely (``Nats-Msg-Id`` = the CloudEvent id de-duplicates) and so
 survives a server restart. Other publishes are core NATS: written to the connection, and
-buffered (up to ``max_reconnect_buffer`` bytes) while reconnecting. Which topics a stream
-captures is learned from the server at connect and kept current by JetStream's advisories.
+buffered (up to ``max_reconnect_buffer`` bytes) while reconnecting. Whether a stream
+captures a topic is asked of the server once per topic, cached, and asked again when
+JetStream announces a stream change.
 """
 
 from __future__ import annotations
