@@ -284,7 +284,7 @@ def decode_attributes(message: Message) -> tuple[dict[str, Any], Any, bool]:
                 raw: Any = base64.b64decode(obj.pop("data_base64"), validate=True)
             except (ValueError, TypeError) as exc:
                 raise InvalidEvent(f"data_base64 on {message.topic!r} is not base64") from exc
-            is_json_bytes = _is_json(obj.get("datacontenttype"))
+            is_json_bytes = is_json(obj.get("datacontenttype"))
         else:
             raw = obj.pop("data", None)
             is_json_bytes = False
@@ -299,10 +299,11 @@ def decode_attributes(message: Message) -> tuple[dict[str, Any], Any, bool]:
     content_type = headers.get(CONTENT_TYPE)
     if content_type is not None:
         attrs["datacontenttype"] = content_type
-    return attrs, message.body, _is_json(content_type)
+    return attrs, message.body, is_json(content_type)
 
 
-def _is_json(content_type: Any) -> bool:
+def is_json(content_type: Any) -> bool:
+    """Whether a datacontenttype is JSON (absent means JSON, as CloudEvents says)."""
     if content_type is None:
         return True  # CloudEvents: JSON is the default when no datacontenttype is given
     base = str(content_type).split(";", 1)[0].strip().lower()

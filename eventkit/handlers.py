@@ -20,11 +20,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, get_args, get_origin
 
+import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
 from .context import Context
 from .errors import ConfigError, InvalidEvent
-from .events import Event, build_event, decode_attributes
+from .events import (
+    CONTENT_TYPE,
+    JSON,
+    SPECVERSION,
+    Event,
+    build_event,
+    decode_attributes,
+    is_json,
+)
 from .message import Message
 
 __all__ = ["DataCodec", "HandlerSignature", "inspect_handler"]
@@ -42,10 +51,10 @@ class DataCodec:
         self._raw = tp is bytes
         self._adapter: TypeAdapter[Any] | None = None if tp is Any else TypeAdapter(tp)
 
-    def from_body(self, body: bytes, is_json: bool) -> Any:
+    def from_body(self, body: bytes, json_body: bool) -> Any:
         if self._raw:
             return body
-        if not is_json:
+        if not json_body:
             if self.type is str:
                 return body.decode()
             if self._adapter is None:
@@ -54,8 +63,6 @@ class DataCodec:
         if not body:
             return self.from_value(None)
         if self._adapter is None:
-            import pydantic_core
-
             return pydantic_core.from_json(body)
         return self._adapter.validate_json(body)
 
@@ -88,27 +95,43 @@ class HandlerSignature:
 
     def build_args(self, message: Message, ctx: Context | None) -> list[Any]:
         """Decode ``message`` into the handler's positional arguments (raises InvalidEvent)."""
-        values: dict[str, Any] = {}
-        if self.data_param is not None:
-            attrs, raw, is_json = decode_attributes(message)
-            codec = self.codec
-            assert codec is not None
-            try:
-                if isinstance(raw, bytes):
-                    data = codec.from_body(raw, is_json)
-                else:
-                    data = codec.from_value(raw)
-            except ValidationError as exc:
-                raise InvalidEvent(
-                    f"data on {message.topic!r} does not match {_type_name(codec.type)}: "
-                    f"{exc.error_count()} error(s): {_short_errors(exc)}"
-                ) from exc
-            except ValueError as exc:
-                raise InvalidEvent(f"data on {message.topic!r} is not valid JSON: {exc}") from exc
-            values[self.data_param] = build_event(attrs, data) if self.wants_event else data
-        if self.context_param is not None:
-            values[self.context_param] = ctx
-        return [values[name] for name in self.positional]
+        if self.data_param is None:
+            return [ctx] if self.context_param is not None else []
+        data = self.decode(message)
+        return [data if name == self.data_param else ctx for name in self.positional]
+
+    def decode(self, message: Message) -> Any:
+        """The data (or the Event, for ``Event[T]`` handlers) of a CloudEvent message."""
+        codec = self.codec
+        assert codec is not None
+        headers = message.headers
+        try:
+            if (
+                not self.wants_event
+                and headers.get("ce-specversion") == SPECVERSION
+                and "ce-id" in headers
+                and "ce-source" in headers
+                and "ce-type" in headers
+            ):
+                # Binary mode and only the data wanted: no attribute dict to build.
+                content_type = headers.get(CONTENT_TYPE)
+                json_body = content_type is None or content_type == JSON or is_json(content_type)
+                return codec.from_body(message.body, json_body)
+            attrs, raw, json_body = decode_attributes(message)
+            if isinstance(raw, bytes):
+                data = codec.from_body(raw, json_body)
+            else:
+                data = codec.from_value(raw)
+        except ValidationError as exc:
+            raise InvalidEvent(
+                f"data on {message.topic!r} does not match {_type_name(codec.type)}: "
+                f"{exc.error_count()} error(s): {_short_errors(exc)}"
+            ) from exc
+        except InvalidEvent:
+            raise
+        except ValueError as exc:
+            raise InvalidEvent(f"data on {message.topic!r} is not valid JSON: {exc}") from exc
+        return build_event(attrs, data) if self.wants_event else data
 
 
 def _short_errors(exc: ValidationError) -> str:

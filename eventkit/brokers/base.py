@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
+from ..errors import ConfigError, PayloadTooLarge, UnsupportedFeature
 from ..message import Message
+from ..topics import validate_name, validate_pattern, validate_topic
 
 __all__ = [
     "Broker",
@@ -44,8 +46,6 @@ class DeliveryPolicy:
     backoff_max: float = 5.0
 
     def __post_init__(self) -> None:
-        from ..errors import ConfigError
-
         if self.max_in_flight < 1:
             raise ConfigError(f"max_in_flight must be at least 1, got {self.max_in_flight}")
         if self.max_attempts < 1:
@@ -166,9 +166,6 @@ class BaseBroker:
     capabilities: Capabilities = Capabilities()
 
     def check_subscribe(self, topic: str, queue: str | None, durable: str | None) -> None:
-        from ..errors import ConfigError, UnsupportedFeature
-        from ..topics import validate_name, validate_pattern
-
         validate_pattern(topic)
         if queue is not None:
             validate_name("queue group", queue)
@@ -188,9 +185,6 @@ class BaseBroker:
                 )
 
     def check_publish(self, message: Message) -> None:
-        from ..errors import PayloadTooLarge
-        from ..topics import validate_topic
-
         validate_topic(message.topic)
         limit = self.capabilities.max_payload
         if limit is not None and len(message.body) > limit:

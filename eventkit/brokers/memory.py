@@ -120,7 +120,8 @@ class MemorySubscription:
         self._policy = policy
         self._active = True
         self._waiting: set[anyio.Event] = set()
-        self._running = 0
+        self._running = policy.max_in_flight  # counted at spawn: stop() waits for each one
+        self._cut_off = False
         self._done = anyio.Event()
         self._scopes: set[anyio.CancelScope] = set()  # one per worker: a scope is single-use
 
@@ -143,12 +144,19 @@ class MemorySubscription:
     async def _work(self) -> None:
         scope = anyio.CancelScope()
         self._scopes.add(scope)
-        self._running += 1
+        if self._cut_off:  # stop() gave up draining before this worker even started
+            scope.cancel()
         self._channel.consumers += 1
         try:
             with scope:
+                await anyio.lowlevel.checkpoint()  # a cancelled scope ends the worker here
+                channel = self._channel
                 while (message := await self._next()) is not None:
                     await self._broker._deliver(self, message)
+                    if channel.consumers > 1:
+                        # Let the other members of a queue group or durable take their turn
+                        # even when the handler never awaits: competing consumers share work.
+                        await anyio.lowlevel.checkpoint()
         finally:
             self._scopes.discard(scope)
             self._running -= 1
@@ -174,6 +182,7 @@ class MemorySubscription:
                 self.topic,
                 self._broker.drain_timeout,
             )
+            self._cut_off = True
             for scope in self._scopes:
                 scope.cancel()
             await self._done.wait()
