@@ -1,0 +1,114 @@
+"""The pure parts of the RabbitMQ adapter: header binding, binding keys, names, settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pamqp.constants import DOMAIN_REGEX
+
+from eventkit.brokers import from_url
+from eventkit.brokers.rabbitmq import RabbitBroker, _redact
+from eventkit.brokers.rabbitmq_headers import (
+    ATTEMPT_HEADER,
+    binding_key,
+    from_amqp,
+    queue_name_part,
+    to_amqp,
+)
+from eventkit.errors import ConfigError
+from eventkit.topics import matches
+
+QUEUE_NAME = DOMAIN_REGEX["queue-name"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "key"),
+    [("a.b", "a.b"), ("a.*", "a.*"), ("a.>", "a.*.#"), (">", "*.#"), ("*.b.>", "*.b.*.#")],
+)
+def test_binding_key(pattern: str, key: str) -> None:
+    assert binding_key(pattern) == key
+
+
+def _amqp_matches(key: str, topic: str) -> bool:
+    """RabbitMQ's topic matching (``*`` one word, ``#`` zero or more), as a reference."""
+
+    def go(k: list[str], t: list[str]) -> bool:
+        if not k:
+            return not t
+        if k[0] == "#":
+            return any(go(k[1:], t[i:]) for i in range(len(t) + 1))
+        if not t:
+            return False
+        return (k[0] == "*" or k[0] == t[0]) and go(k[1:], t[1:])
+
+    return go(key.split("."), topic.split("."))
+
+
+@pytest.mark.parametrize("pattern", ["a.>", ">", "a.*.>", "a.b"])
+@pytest.mark.parametrize("topic", ["a", "b", "a.b", "a.b.c", "a.x.y.z", "b.a"])
+def test_binding_key_matches_like_eventkit(pattern: str, topic: str) -> None:
+    assert _amqp_matches(binding_key(pattern), topic) == matches(pattern, topic)
+
+
+def test_queue_name_part_is_injective_and_amqp_safe() -> None:
+    patterns = ["a.*", "a.>", "a.$x", "a.b", "a.@b", "a.*.>", "a.:_-"]
+    parts = [queue_name_part(p) for p in patterns]
+    assert len(set(parts)) == len(patterns)
+    assert all(QUEUE_NAME.fullmatch(p) for p in parts)
+    assert queue_name_part("$sys.*.>") == "/sys.+.#"
+
+
+def test_headers_go_to_the_cloudevents_rabbitmq_binding_and_back() -> None:
+    headers = {"ce-id": "1", "ce-type": "t", "content-type": "application/json", "eventkit-x": "y"}
+    table, content_type = to_amqp(headers)
+    assert content_type == "application/json"
+    assert table == {"ce-id": "1", "ce-type": "t", "eventkit-x": "y"}
+    assert from_amqp(table, content_type) == headers
+
+
+def test_from_amqp_accepts_amqp_prefixes_and_hides_internal_headers() -> None:
+    when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    table = {
+        "cloudEvents_id": b"7",
+        "cloudEvents:type": "t",
+        "CE-Source": "/s",
+        "ce-time": when,
+        "x-id": "kept",
+        "x-death": [{"count": 1}],
+        ATTEMPT_HEADER: 3,
+        "n": 5,
+    }
+    assert from_amqp(table, None) == {
+        "ce-id": "7",
+        "ce-type": "t",
+        "ce-source": "/s",
+        "ce-time": "2024-01-02T03:04:05Z",
+        "x-id": "kept",
+        "n": "5",
+    }
+
+
+def test_settings_are_checked_when_written() -> None:
+    with pytest.raises(ConfigError, match="amqp"):
+        RabbitBroker("nats://127.0.0.1:4222")
+    with pytest.raises(ConfigError, match="exchange"):
+        RabbitBroker(exchange="a b")
+    with pytest.raises(ConfigError, match="prefetch"):
+        RabbitBroker(prefetch=0)
+    with pytest.raises(ConfigError, match="amqps"):
+        RabbitBroker("amqp://h/", tls_ca="/ca.pem")
+    with pytest.raises(ConfigError, match="tls_cert"):
+        RabbitBroker("amqps://h/", tls_key="/k.pem")
+
+
+def test_from_url_makes_a_rabbit_broker_with_options() -> None:
+    broker = from_url("amqps://u:p@h:5671/v", exchange="shop", max_payload=10)
+    assert isinstance(broker, RabbitBroker)
+    assert broker.exchange == "shop"
+    assert broker.capabilities.max_payload == 10
+
+
+def test_redact_hides_the_password() -> None:
+    assert _redact("amqp://u:secret@h:5672/v") == "amqp://u:***@h:5672/v"
+    assert _redact("amqp://h/") == "amqp://h/"
