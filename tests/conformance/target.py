@@ -14,8 +14,12 @@ class Target:
 
     ``new_broker()`` returns a fresh, unconnected broker; two of them talk to the same server
     (or bus). ``restart`` restarts the server in the middle of a test, where the target can.
+    ``fair_queue_groups``: every member of a busy queue group gets a share of the messages;
+    set it to False where the broker spreads work without promising that (the suite then
+    only requires that more than one member gets work).
     """
 
     name: str
     new_broker: Callable[[], Broker]
     restart: Callable[[], Awaitable[None]] | None = None
+    fair_queue_groups: bool = True
