@@ -3,7 +3,7 @@
 Each target session publishes on an exchange of its own, so parallel runs never see each
 other's messages, and deletes that exchange and its queues when it ends (durable queues would
 otherwise pile up on a shared server). ``restart`` is ``rabbitmqctl stop_app`` then
-``start_app`` (always, in a ``finally``), declared only where rabbitmqctl can reach the node.
+``start_app`` (always, from a detached shell), declared only where rabbitmqctl reaches the node.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -52,16 +53,27 @@ async def can_restart() -> str | None:
 
 
 async def restart_rabbitmq() -> None:
-    """Stop and start the RabbitMQ application; it is always started again."""
-    try:
-        await anyio.run_process(["rabbitmqctl", "-q", "stop_app"])
-    finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.run_process(["rabbitmqctl", "-q", "start_app"])
-            for _ in range(300):  # start_app returns with the listener up; this double-checks
-                if port_open(_HOST, _PORT, timeout=0.2):
-                    break
-                await anyio.sleep(0.1)
+    """Stop and start the RabbitMQ application; it is always started again.
+
+    One shell in a session of its own runs both commands, so RabbitMQ comes back even when
+    this test process is interrupted or killed between the two.
+    """
+    script = "rabbitmqctl -q stop_app; rabbitmqctl -q start_app"
+    process = await anyio.open_process(
+        ["sh", "-c", script],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    with anyio.CancelScope(shield=True):
+        await process.wait()
+        for _ in range(300):  # start_app returns with the listener up; this double-checks
+            if port_open(_HOST, _PORT, timeout=0.2):
+                break
+            await anyio.sleep(0.1)
+    if process.returncode != 0:
+        raise RuntimeError(f"restarting RabbitMQ failed: `{script}` exited {process.returncode}")
 
 
 async def delete_exchange(exchange: str) -> None:
