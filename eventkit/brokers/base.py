@@ -85,10 +85,13 @@ class Subscription(Protocol):
     durable: str | None
 
     async def stop(self) -> None:
-        """Stop receiving: no new deliveries start, in-flight handlers finish, then return.
+        """Stop receiving, drain, then return.
 
-        Idempotent. On a durable subscription, messages not yet handled stay with the broker
-        for the next subscriber of the same durable name.
+        No new messages reach the subscription; those it already received are handled and
+        in-flight handlers finish (a drain, bounded by the broker's drain timeout, after which
+        handlers are cancelled). No delivery happens after ``stop()`` returns. Idempotent.
+        On a queue group or durable subscription, messages not yet taken stay with the broker
+        for the other (or the next) subscribers of the group or durable name.
         """
         ...
 
