@@ -132,6 +132,12 @@ class NatsBroker(BaseBroker):
                     f"NATS at {self.url} refused the credentials ({reason}); check the "
                     "user/password, token, creds or nkey settings"
                 ) from exc
+            if nc._server_info:  # it answered, then hung up: the handshake was refused
+                raise ConnectionLost(
+                    f"NATS at {self.url} answered but closed the connection while connecting "
+                    f"({type(reason).__name__}: {reason}); check the credentials (user/password, "
+                    "token, creds, nkey) and the TLS settings"
+                ) from exc
             raise ConnectionLost(
                 f"cannot reach NATS at {self.url} ({type(reason).__name__}: {reason}); "
                 + _HOW_TO_START
@@ -181,8 +187,14 @@ class NatsBroker(BaseBroker):
             await self._tasks.aclose()
 
     async def _on_error(self, exc: Exception) -> None:
-        if self._nc is None and not isinstance(exc, NoServersError):
-            self._connect_error = exc  # the reason the first connect fails, for its message
+        # Why the first connect fails, for its message; a refusal of the credentials sticks
+        # (a later attempt may only see the connection reset).
+        if (
+            self._nc is None
+            and not isinstance(exc, NoServersError)
+            and "authorization" not in str(self._connect_error).lower()
+        ):
+            self._connect_error = exc
         if isinstance(exc, SlowConsumerError):
             log.warning(
                 "NATS slow consumer on %r: messages dropped (handlers too slow)", exc.subject
