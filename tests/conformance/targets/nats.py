@@ -1,7 +1,8 @@
 """nats:// : the machine's NATS server with JetStream at 127.0.0.1:4222 (no restart).
 
-Skipped where nothing answers (a failure under CI). Streams the suite's durables made under
-its ``t.*`` topics are deleted at the end, so runs do not pile up state on a shared server.
+Skipped where nothing answers (a failure under CI). The durables this run made are deleted
+at the end (and their stream, once no run uses it), so runs do not pile up state on a
+shared server, and parallel runs do not pull streams from under each other.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from eventkit.brokers.nats import NatsBroker
-from tests.nats.util import delete_test_streams
+from tests.nats.util import TrackingNatsBroker, delete_durables
 from tests.servers import require_server
 
 from ..target import Target
@@ -22,7 +22,10 @@ URL = os.environ.get("EVENTKIT_TEST_NATS_URL", "nats://127.0.0.1:4222")
 @asynccontextmanager
 async def target() -> AsyncIterator[Target]:
     require_server("127.0.0.1", 4222, "NATS (nats-server -js)")
+    made: set[tuple[str, str]] = set()
     try:
-        yield Target(name="nats", new_broker=lambda: NatsBroker(URL, drain_timeout=5.0))
+        yield Target(
+            name="nats", new_broker=lambda: TrackingNatsBroker(URL, made, drain_timeout=5.0)
+        )
     finally:
-        await delete_test_streams(URL, "t")
+        await delete_durables(URL, made)
