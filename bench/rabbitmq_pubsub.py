@@ -81,6 +81,7 @@ class Counter:
 
 
 async def _timed(count: int, publishers: int, counter: Counter, send: Any) -> tuple[float, float]:
+    count = count // publishers * publishers
     counter.reset(count)
     start = time.perf_counter()
     await _publish_all(count, publishers, send)
