@@ -32,6 +32,7 @@ import aio_pika
 import aiormq.exceptions as amqp_errors
 import anyio
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
+from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
 from .._tasks import TaskHost
@@ -44,7 +45,7 @@ from ..errors import (
     PayloadTooLarge,
     PublishError,
 )
-from ..message import Message
+from ..message import REPLY_TO, Message, no_responders_reply
 from ..topics import dead_letter_topic
 from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler
 from .rabbitmq_headers import binding_key, queue_name_part, to_amqp
@@ -131,8 +132,14 @@ class RabbitBroker(BaseBroker):
         self.prefetch = prefetch
         self.confirm = confirm
         self.timeout = timeout
+        # Unroutable requests come back as basic.return before their confirm, so a broker
+        # that confirms can tell a caller at once that nobody took its request.
         self.capabilities = Capabilities(
-            queue_groups=True, durable=True, ordered=True, max_payload=max_payload
+            queue_groups=True,
+            durable=True,
+            ordered=True,
+            max_payload=max_payload,
+            no_responders=confirm,
         )
         self._tls = (tls_ca, tls_cert, tls_key)
         self._options = dict(options or {})
@@ -243,7 +250,14 @@ class RabbitBroker(BaseBroker):
         self.check_publish(message)
         headers, content_type = to_amqp(message.headers)
         properties = Basic.Properties(headers=headers, content_type=content_type, delivery_mode=2)
-        await self._send(fast, self.exchange, message.topic, message.body, properties)
+        request = self.confirm and REPLY_TO in message.headers
+        returned = await self._send(
+            fast, self.exchange, message.topic, message.body, properties, mandatory=request
+        )
+        if request and isinstance(returned, DeliveredMessage):  # routed to no queue
+            notice = no_responders_reply(message)
+            if notice is not None:
+                await self.publish(notice)
 
     async def _send(
         self,
@@ -252,8 +266,13 @@ class RabbitBroker(BaseBroker):
         key: str,
         body: bytes,
         properties: Basic.Properties,
-    ) -> None:
+        *,
+        mandatory: bool = False,
+    ) -> object:
         """Publish one AMQP message (confirmed where the channel confirms); errors translated.
+
+        Returns the confirmation: the returned message itself when ``mandatory`` and the
+        message was routed to no queue.
 
         Straight to the underlying aiormq channel: building an ``aio_pika.Message`` per publish
         cost more than everything else eventkit does on this path.
@@ -262,12 +281,12 @@ class RabbitBroker(BaseBroker):
             await self._wait_ready(channel)
         try:
             underlay = await channel.get_underlay_channel()
-            await underlay.basic_publish(
+            return await underlay.basic_publish(
                 body,
                 exchange=exchange,
                 routing_key=key,
                 properties=properties,
-                mandatory=False,
+                mandatory=mandatory,
                 timeout=self.timeout,
             )
         except amqp_errors.DeliveryError as exc:
