@@ -171,6 +171,7 @@ class RegistryView:
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
         self._tombstones: dict[str, tuple[float, float]] = {}  # id -> (started, until)
+        self._by_service: dict[str, list[NodeInfo]] = {}  # nodes() per service, until a change
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -186,23 +187,28 @@ class RegistryView:
             entry = self._entries.get(node.id)
             if entry is None:
                 self._entries[node.id] = _Entry(node, now + node.ttl)
+                self._by_service.clear()
                 return RegistryChange(kind="added", node=node, reason="announce")
             entry.expires = now + node.ttl
             if entry.node == node:
                 return None
             entry.node = node
+            self._by_service.clear()
             return RegistryChange(kind="updated", node=node, reason="announce")
         if kind == "leave":
             self._tombstones[node.id] = (node.started, now + node.ttl)
             gone = self._entries.pop(node.id, None)
             if gone is None:
                 return None
+            self._by_service.clear()
             return RegistryChange(kind="removed", node=gone.node, reason="leave")
         raise ValueError(f"registry event kind must be 'announce' or 'leave', got {kind!r}")
 
     def expire(self, now: float) -> list[RegistryChange]:
         """Drop the nodes not heard from within their TTL; the removals, ordered by node id."""
         dead = sorted(nid for nid, entry in self._entries.items() if entry.expires <= now)
+        if dead:
+            self._by_service.clear()
         changes = [
             RegistryChange(kind="removed", node=self._entries.pop(nid).node, reason="expired")
             for nid in dead
@@ -227,7 +233,18 @@ class RegistryView:
         metadata: Mapping[str, str] | None = None,
     ) -> list[NodeInfo]:
         """Live nodes of ``service``, ordered by id; ``version`` must match exactly and
-        ``metadata`` must be a subset of the node's metadata, when given."""
+        ``metadata`` must be a subset of the node's metadata, when given. The list is shared
+        until the view changes (the RPC path asks on every call): do not modify it."""
+        if version is None and not metadata:
+            cached = self._by_service.get(service)
+            if cached is None:
+                cached = self._by_service[service] = self._filter(service, None, None)
+            return cached
+        return self._filter(service, version, metadata)
+
+    def _filter(
+        self, service: str, version: str | None, metadata: Mapping[str, str] | None
+    ) -> list[NodeInfo]:
         found = []
         for nid in sorted(self._entries):
             node = self._entries[nid].node

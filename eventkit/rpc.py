@@ -11,6 +11,7 @@ response's JSON, or on failure the error ``{id, code, detail, status}`` with its
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -190,7 +191,7 @@ class RpcServer:
             if time_left is None:
                 result = await served.invoke(invocation)
             else:
-                with anyio.fail_after(time_left):
+                async with asyncio.timeout(time_left):  # cheaper than a cancel scope
                     result = await served.invoke(invocation)
         except TimeoutError:
             log.warning("%s: cancelled at the caller's deadline", name)

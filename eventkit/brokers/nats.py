@@ -43,16 +43,17 @@ from ..errors import (
     DriverMissing,
     PayloadTooLarge,
     PublishError,
+    UnsupportedFeature,
 )
 from ..message import REPLY_TO, Message
-from ..topics import validate_topic
+from ..topics import matches, validate_topic
 from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler
 from .nats_config import NatsSettings, parse_settings
 from .nats_core import NatsSubscription
 from .nats_fastpath import make_client
 from .nats_headers import to_nats
 from .nats_jetstream import DurableSubscription, js_publish
-from .nats_streams import ensure_stream, stream_for_subject
+from .nats_streams import ensure_stream, list_streams
 
 __all__ = ["NatsBroker", "NatsSubscription"]
 
@@ -62,6 +63,7 @@ _DEFAULT_POLICY = DeliveryPolicy()
 DEAD_LETTERS = "eventkit.deadletter.>"
 HEADER_ROOM = 4096
 _REFRESH_EVERY = 60.0
+_MAX_CACHED_TOPICS = 10_000  # topics remembered as not stored, before the cache restarts
 _HOW_TO_START = (
     "start one with `nats-server -js` (or `eventkit up`), or point the broker URL "
     "(--broker / EVENTKIT_BROKER) at a running server"
@@ -91,6 +93,8 @@ class NatsBroker(BaseBroker):
         self._closed = False
         self._down_since: float | None = None
         self._captured: dict[str, bool] = {}
+        self._stream_subjects: list[str] | None = None  # every stream's subjects, when known
+        self._stream_first_tokens: set[str] = set()
         self._advisories: NatsSub | None = None
         self._refreshing = False
         self._stale = False
@@ -230,9 +234,12 @@ class NatsBroker(BaseBroker):
             self._check_size(message)
         captured = self._captured.get(topic)
         if captured is None:
-            # A new topic: ask the server once whether a stream takes it (while the link is
-            # down nobody can say: JetStream's path waits for the server, then decides).
-            captured = True if self._down_since else await self._lookup_capture(topic)
+            # A new topic: match it against the streams' subjects, listed once (while the
+            # link is down with no list, nobody can say: JetStream's path waits, then decides).
+            if self._down_since and self._stream_subjects is None:
+                captured = True
+            else:
+                captured = await self._lookup_capture(topic)
         if captured:
             msg_id = message.headers.get("ce-id") or nc._nuid.next().decode()
             await self._publish_kept(message, msg_id)
@@ -307,17 +314,32 @@ class NatsBroker(BaseBroker):
             await self._publish_core(nc, message)
 
     async def _lookup_capture(self, topic: str) -> bool:
-        """Whether a stream stores ``topic``: asked once per topic, then cached until a
+        """Whether a stream stores ``topic``, matched locally against the subjects of every
+        stream: the streams are listed once (one JetStream call), not per topic, so a new
+        topic (every RPC reply has its own) costs no round trip. The list is dropped when a
         stream changes (JetStream advisories) or a minute passes."""
         if not self.capabilities.durable:
             return False
-        try:
-            found = await stream_for_subject(self._client(), topic)
-        except BrokerError as exc:
-            # JetStream busy (a cluster electing) or the link down: publish through JetStream,
-            # which falls back to core NATS only once it is sure no stream takes the topic.
-            log.debug("could not look up a stream for %r: %s", topic, exc)
-            return True
+        subjects = self._stream_subjects
+        if subjects is None:
+            try:
+                streams = await list_streams(self._client())
+            except UnsupportedFeature:  # no JetStream on this server: nothing is stored
+                streams = {}
+            except BrokerError as exc:
+                # JetStream busy (a cluster electing) or the link down: publish through
+                # JetStream, which falls back to core NATS once sure no stream takes it.
+                log.debug("could not list streams for %r: %s", topic, exc)
+                return True
+            subjects = [s for config in streams.values() for s in config.get("subjects") or ()]
+            self._stream_subjects = subjects
+            self._stream_first_tokens = {s.partition(".")[0] for s in subjects}
+        first = self._stream_first_tokens
+        if topic.partition(".")[0] not in first and "*" not in first and ">" not in first:
+            return False  # no stream near this topic: nothing to remember (RPC replies)
+        found = any(matches(pattern, topic) for pattern in subjects)
+        if len(self._captured) >= _MAX_CACHED_TOPICS:
+            self._forget_uncaptured()
         self._captured[topic] = found
         return found
 
@@ -344,6 +366,7 @@ class NatsBroker(BaseBroker):
             self._refreshing = False
 
     def _forget_uncaptured(self) -> None:
+        self._stream_subjects = None
         self._captured = {t: True for t, captured in self._captured.items() if captured}
 
     async def _expire_captures(self) -> None:

@@ -10,6 +10,7 @@ still running after the drain timeout.
 from __future__ import annotations
 
 import contextlib
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -51,11 +52,14 @@ class NatsSubscription:
         self._active = True
         self._stopped = anyio.Event()
         self._limit = policy.max_in_flight
-        self._slots = anyio.Semaphore(policy.max_in_flight) if policy.max_in_flight > 1 else None
+        self._slots = asyncio.Semaphore(policy.max_in_flight) if policy.max_in_flight > 1 else None
         self._running = 0
         self._idle = anyio.Event()
         self._idle.set()
-        self._scopes: set[anyio.CancelScope] = set()
+        # Concurrent handlers run as plain asyncio tasks: on this path (every RPC request) a
+        # task-group spawn and a cancel scope per message cost more than the handler. They are
+        # still owned: stop() waits for them, and cancels them after the drain timeout.
+        self._handling: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         cb = self._on_msg if self._slots is None else self._on_msg_concurrent
@@ -92,17 +96,15 @@ class NatsSubscription:
         self._running += 1
         if self._idle.is_set():
             self._idle = anyio.Event()
-        self._broker._tasks.start_soon(self._run, msg)
+        task = asyncio.get_running_loop().create_task(self._run(msg))
+        self._handling.add(task)
+        task.add_done_callback(self._handling.discard)
 
     async def _run(self, msg: Msg) -> None:
         assert self._slots is not None
-        scope = anyio.CancelScope()
-        self._scopes.add(scope)
         try:
-            with scope:
-                await self._on_msg(msg)
+            await self._on_msg(msg)
         finally:
-            self._scopes.discard(scope)
             self._slots.release()
             self._running -= 1
             if self._running == 0:
@@ -126,8 +128,8 @@ class NatsSubscription:
                     self.topic,
                     drain,
                 )
-                for s in list(self._scopes):
-                    s.cancel()
+                for task in list(self._handling):
+                    task.cancel()
             if sub is not None:
                 sub._stop_processing()  # cancels nats-py's delivery task if still in a handler
                 self._broker._client_or_none_remove(sub)
