@@ -9,8 +9,8 @@ still running after the drain timeout.
 
 from __future__ import annotations
 
-import contextlib
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
