@@ -37,7 +37,7 @@ from .rpc import ENDPOINT, OK, STATUS, node_topic, reply_topic
 
 if TYPE_CHECKING:
     from .client import Client
-    from .registry import NodeInfo, RegistryChange
+    from .registry import NodeInfo, Registry, RegistryChange
     from .selector import Selector
 
 __all__ = ["Caller", "EndpointClient"]
@@ -48,7 +48,6 @@ Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
 DEFAULT_TIMEOUT = 5.0
-_CONTENT_TYPE = "content-type"
 
 
 class _NodeGone(Exception):
@@ -96,6 +95,8 @@ class Caller:
         self._discovering: dict[str, anyio.Event] = {}
         self._adapters: dict[Any, TypeAdapter[Any]] = {}
         self._chain: Next | None = None
+        self._registry: Registry | None = None
+        self._inbox_prefix = ""
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -110,6 +111,8 @@ class Caller:
             )
             registry = await client.get_registry()
             registry.add_listener(self._on_registry_change)
+            self._registry = registry
+            self._inbox_prefix = f"{reply_topic(client.namespace, client.node_id)}."
             self._chain = compose(self.middleware, self._send) if self.middleware else None
             self._ready = True
 
@@ -164,41 +167,63 @@ class Caller:
         inherited = inherited_deadline()
         if inherited is not None and inherited < deadline:
             deadline = inherited
-        invocation = Invocation(
-            "call",
-            f"{service}/{endpoint}",
-            request=request,
-            metadata=dict(metadata) if metadata else {},
-            options={
-                "service": service,
-                "endpoint": endpoint,
-                "deadline": deadline,
-                "version": version,
-                "node_metadata": node_metadata,
-                "retries": retries,
-            },
-        )
-        chain = self._chain or self._send
-        reply: Message = await chain(invocation)
+        if self._chain is None:  # no middleware: no Invocation to build
+            reply = await self._exchange(
+                service, endpoint, request, metadata, deadline, version, node_metadata, retries
+            )
+        else:
+            invocation = Invocation(
+                "call",
+                f"{service}/{endpoint}",
+                request=request,
+                metadata=dict(metadata) if metadata else {},
+                options={
+                    "service": service,
+                    "endpoint": endpoint,
+                    "deadline": deadline,
+                    "version": version,
+                    "node_metadata": node_metadata,
+                    "retries": retries,
+                },
+            )
+            reply = await self._chain(invocation)
         return self._decode(reply, response)
 
     async def _send(self, invocation: Invocation) -> Message:
+        """The innermost step of the middleware chain."""
         options = invocation.options
-        service: str = options["service"]
-        endpoint: str = options["endpoint"]
-        deadline: float = options["deadline"]
-        version: str | None = options["version"]
-        node_metadata: Mapping[str, str] | None = options["node_metadata"]
-        retries: int = options["retries"]
+        return await self._exchange(
+            options["service"],
+            options["endpoint"],
+            invocation.request,
+            invocation.metadata,
+            options["deadline"],
+            options["version"],
+            options["node_metadata"],
+            options["retries"],
+        )
+
+    async def _exchange(
+        self,
+        service: str,
+        endpoint: str,
+        request: Any,
+        metadata: Mapping[str, str] | None,
+        deadline: float,
+        version: str | None,
+        node_metadata: Mapping[str, str] | None,
+        retries: int,
+    ) -> Message:
+        """Send the request to a node and return its reply, failing over when that is safe."""
         client = self.client
-        registry = await client.get_registry()
-        body = pydantic_core.to_json(invocation.request)
-        headers = propagated_headers(invocation.metadata or None)
+        registry = self._registry
+        assert registry is not None
+        body = pydantic_core.to_json(request)
+        headers = propagated_headers(dict(metadata) if metadata else None)
         headers[ENDPOINT] = endpoint
         headers[DEADLINE] = repr(deadline)
         headers[CALLER] = client.node_id
         headers[CALLER_ADDRESS] = ADDRESS
-        headers[_CONTENT_TYPE] = "application/json"
         tried: set[str] = set()
         timeouts_left = retries
         idempotent: bool | None = None
@@ -266,7 +291,7 @@ class Caller:
         message = Message(
             node_topic(client.namespace, service, node_id),
             body,
-            {**headers, REPLY_TO: f"{reply_topic(client.namespace, client.node_id)}.{correlation}"},
+            {**headers, REPLY_TO: self._inbox_prefix + correlation},
         )
         loop = asyncio.get_running_loop()
         # A timer on the future rather than a cancel scope: the cheapest timeout per call.

@@ -41,6 +41,7 @@ class Message:
         headers[DEAD_LETTER_ATTEMPTS] = str(self.attempt)
         return Message(dead_letter_topic, self.body, headers)
 
+
 # Request/reply: a message carrying REPLY_TO that reaches no subscriber makes a broker with
 # ``Capabilities.no_responders`` deliver an empty message with NO_RESPONDERS to that topic,
 # so a caller learns at once that the request surely did not run.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -65,7 +65,7 @@ class _Served:
 
     __slots__ = ("codec", "ctx_index", "data_index", "endpoint", "invoke", "nargs")
 
-    def __init__(self, endpoint: Endpoint, chain: Callable[[Next], Next]) -> None:
+    def __init__(self, endpoint: Endpoint, chain: Callable[[Next], Next] | None) -> None:
         signature = endpoint.signature
         if signature.wants_event:
             raise ConfigError(
@@ -83,15 +83,29 @@ class _Served:
         )
         func = signature.func
 
-        async def final(invocation: Invocation) -> Any:
+        async def direct(request: Any, ctx: Context | None) -> Any:
             args: list[Any] = [None] * self.nargs
             if self.data_index >= 0:
-                args[self.data_index] = invocation.request
+                args[self.data_index] = request
             if self.ctx_index >= 0:
-                args[self.ctx_index] = invocation.context
+                args[self.ctx_index] = ctx
             return await func(*args)
 
-        self.invoke = chain(final)
+        async def final(invocation: Invocation) -> Any:
+            return await direct(invocation.request, invocation.context)
+
+        chained = chain(final) if chain is not None else None
+        if chained is None:
+            self.invoke: Callable[[Message, Context | None, Any], Awaitable[Any]] = (
+                lambda message, ctx, request: direct(request, ctx)
+            )
+        else:
+            name = endpoint.name
+
+            def invoke(message: Message, ctx: Context | None, request: Any) -> Awaitable[Any]:
+                return chained(Invocation("endpoint", name, message, ctx, request))
+
+            self.invoke = invoke
 
 
 class RpcServer:
@@ -112,7 +126,9 @@ class RpcServer:
         def chain(final: Next) -> Next:
             return compose(middleware, final)
 
-        self._served = {e.name: _Served(e, chain) for e in service.endpoints}
+        self._served = {
+            e.name: _Served(e, chain if middleware else None) for e in service.endpoints
+        }
         ns, name, node_id = settings.namespace, service.name, service.node_id
         broker = service.broker
         policy = service.rpc_policy
@@ -185,14 +201,13 @@ class RpcServer:
             if served.ctx_index >= 0 or service.middleware
             else None
         )
-        invocation = Invocation("endpoint", name, message, ctx, request)
         token = current_message.set(message)
         try:
             if time_left is None:
-                result = await served.invoke(invocation)
+                result = await served.invoke(message, ctx, request)
             else:
                 async with asyncio.timeout(time_left):  # cheaper than a cancel scope
-                    result = await served.invoke(invocation)
+                    result = await served.invoke(message, ctx, request)
         except TimeoutError:
             log.warning("%s: cancelled at the caller's deadline", name)
             await self._reply_error(
@@ -228,7 +243,8 @@ class RpcServer:
                 ),
             )
             return
-        await service.broker.publish(Message(reply_to, body, {STATUS: OK, NODE: service.node_id}))
+        # A success needs no headers: no status means 200 (and no header block to parse).
+        await service.broker.publish(Message(reply_to, body, {}))
 
     async def _reply_error(self, reply_to: str, error: RemoteError) -> None:
         await self.service.broker.publish(error_reply(reply_to, error, self.service.node_id))

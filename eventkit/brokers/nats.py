@@ -262,6 +262,9 @@ class NatsBroker(BaseBroker):
             reply = headers.get(REPLY_TO, "")
             if reply:
                 validate_topic(reply)  # a bad subject here would break the connection
+                # The reply topic travels as the NATS reply subject (that is what makes the
+                # server send no-responders notices), not also as a header.
+                headers = {k: v for k, v in headers.items() if k != REPLY_TO}
             wire = to_nats(headers)
         else:
             reply, wire = "", None

@@ -20,7 +20,7 @@ from nats.aio.subscription import Subscription as NatsSub
 from nats.errors import Error as NatsError
 
 from ..errors import DeadLetter
-from ..message import NO_RESPONDERS, Message
+from ..message import NO_RESPONDERS, REPLY_TO, Message
 from .base import DeliveryPolicy, MessageHandler
 from .nats_headers import from_nats
 
@@ -76,6 +76,8 @@ class NatsSubscription:
             message = Message(msg.subject, b"", {NO_RESPONDERS: "1"})
         else:
             message = Message(msg.subject, msg.data, from_nats(headers))
+        if msg.reply:  # a request: its reply topic came as the NATS reply subject
+            message.headers[REPLY_TO] = msg.reply
         try:
             await self._handler(message)
         except DeadLetter as exc:
