@@ -63,7 +63,18 @@ def error_reply(reply_to: str, error: RemoteError, node_id: str) -> Message:
 class _Served:
     """One endpoint, ready to call: decoding decided at start, middleware composed once."""
 
-    __slots__ = ("codec", "ctx_index", "data_index", "endpoint", "invoke", "nargs")
+    __slots__ = (
+        "codec",
+        "ctx_index",
+        "data_index",
+        "endpoint",
+        "invoke",
+        "last_error",
+        "nargs",
+        "num_errors",
+        "num_requests",
+        "processing_ns",
+    )
 
     def __init__(self, endpoint: Endpoint, chain: Callable[[Next], Next] | None) -> None:
         signature = endpoint.signature
@@ -75,6 +86,11 @@ class _Served:
         self.endpoint = endpoint
         self.codec = signature.codec
         self.nargs = len(signature.positional)
+        # Counters for monitoring (NATS $SRV.STATS): a few integer updates per request.
+        self.num_requests = 0
+        self.num_errors = 0
+        self.processing_ns = 0
+        self.last_error = ""
         self.data_index = (
             signature.positional.index(signature.data_param) if signature.data_param else -1
         )
@@ -202,6 +218,9 @@ class RpcServer:
             else None
         )
         token = current_message.set(message)
+        served.num_requests += 1
+        started = time.perf_counter_ns()
+        error: RemoteError | None = None
         try:
             if time_left is None:
                 result = await served.invoke(message, ctx, request)
@@ -210,27 +229,24 @@ class RpcServer:
                     result = await served.invoke(message, ctx, request)
         except TimeoutError:
             log.warning("%s: cancelled at the caller's deadline", name)
-            await self._reply_error(
-                reply_to,
-                DeadlineExceeded(
-                    f"{name} did not finish within the caller's deadline", id=service.name
-                ),
+            error = DeadlineExceeded(
+                f"{name} did not finish within the caller's deadline", id=service.name
             )
-            return
         except RemoteError as exc:
             if not exc.id:
                 exc.id = service.name
-            await self._reply_error(reply_to, exc)
-            return
+            error = exc
         except Exception as exc:
             log.exception("%s failed (request from %s)", name, headers.get("eventkit-caller"))
-            await self._reply_error(
-                reply_to,
-                InternalError(f"{name} failed: {type(exc).__name__}: {exc}", id=service.name),
-            )
-            return
+            error = InternalError(f"{name} failed: {type(exc).__name__}: {exc}", id=service.name)
         finally:
             current_message.reset(token)
+            served.processing_ns += time.perf_counter_ns() - started
+        if error is not None:
+            served.num_errors += 1
+            served.last_error = str(error)
+            await self._reply_error(reply_to, error)
+            return
         try:
             body = pydantic_core.to_json(result)
         except pydantic_core.PydanticSerializationError as exc:
@@ -245,6 +261,22 @@ class RpcServer:
             return
         # A success needs no headers: no status means 200 (and no header block to parse).
         await service.broker.publish(Message(reply_to, body, {}))
+
+    def endpoint_stats(self) -> list[dict[str, Any]]:
+        """Per-endpoint counters: requests, errors, the last error, processing time (ns)."""
+        return [
+            {
+                "name": name,
+                "num_requests": served.num_requests,
+                "num_errors": served.num_errors,
+                "last_error": served.last_error,
+                "processing_time": served.processing_ns,
+                "average_processing_time": (
+                    served.processing_ns // served.num_requests if served.num_requests else 0
+                ),
+            }
+            for name, served in self._served.items()
+        ]
 
     async def _reply_error(self, reply_to: str, error: RemoteError) -> None:
         await self.service.broker.publish(error_reply(reply_to, error, self.service.node_id))

@@ -26,6 +26,7 @@ from .message import Message
 from .middleware import Invocation, Middleware, compose
 from .registry_node import RegistryExtension
 from .router import Endpoint, Router, Subscriber
+from .nats_discovery import NatsDiscovery
 from .rpc import RpcServer
 from .settings import Settings
 from .topics import validate_name
@@ -63,6 +64,7 @@ class Service(Router):
         *,
         version: str = "0.0.0",
         metadata: dict[str, str] | None = None,
+        description: str = "",
         broker: Broker | str | None = None,
         namespace: str | None = None,
         node_id: str | None = None,
@@ -78,6 +80,7 @@ class Service(Router):
         validate_name("service", name)
         self.name = name
         self.version = version
+        self.description = description
         self.metadata = dict(metadata or {})
         self._broker_arg = broker
         self._args: dict[str, Any] = {
@@ -108,7 +111,7 @@ class Service(Router):
         self.registry: Registry | None = None
         """This node's registry membership and view, while the service runs."""
         # Registry last: it announces once the node serves, and leaves before RPC drains.
-        self._extensions: list[Any] = [RpcServer(self), RegistryExtension()]
+        self._extensions: list[Any] = [RpcServer(self), NatsDiscovery(), RegistryExtension()]
 
     def use(self, middleware: Middleware) -> Middleware:
         """Add a middleware around this service's subscribers, endpoints and calls."""
