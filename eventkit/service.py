@@ -24,9 +24,9 @@ from .context import Context, current_message
 from .errors import ConfigError, DeadLetter, InvalidEvent
 from .message import Message
 from .middleware import Invocation, Middleware, compose
+from .nats_discovery import NatsDiscovery
 from .registry_node import RegistryExtension
 from .router import Endpoint, Router, Subscriber
-from .nats_discovery import NatsDiscovery
 from .rpc import RpcServer
 from .settings import Settings
 from .topics import validate_name
