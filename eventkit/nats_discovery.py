@@ -15,10 +15,10 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import pydantic_core
 
 from .brokers import Subscription
+from .brokers.base import stop_all
 from .message import REPLY_TO, Message
 from .rpc import RpcServer, service_topic
 
@@ -66,9 +66,7 @@ class NatsDiscovery:
                 self._subscriptions.append(await broker.subscribe(subject, self._on_request))
 
     async def stop(self, service: Service) -> None:
-        async with anyio.create_task_group() as tg:
-            for subscription in self._subscriptions:
-                tg.start_soon(subscription.stop)
+        await stop_all(self._subscriptions)
         self._subscriptions.clear()
 
     async def _on_request(self, message: Message) -> None:

@@ -17,11 +17,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import pydantic_core
 from pydantic import ValidationError
 
 from .brokers import Subscription
+from .brokers.base import stop_all
 from .context import DEADLINE, Context, current_message
 from .errors import BadRequest, ConfigError, DeadlineExceeded, InternalError, NotFound, RemoteError
 from .message import REPLY_TO, Message
@@ -157,9 +157,7 @@ class RpcServer:
 
     async def stop(self, service: Service) -> None:
         """Stop taking requests; in-flight calls complete (the subscriptions drain)."""
-        async with anyio.create_task_group() as tg:
-            for subscription in self._subscriptions:
-                tg.start_soon(subscription.stop)
+        await stop_all(self._subscriptions)
         self._subscriptions.clear()
 
     async def _on_request(self, message: Message) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 
 from .brokers import Broker, DeliveryPolicy, MessageHandler, Subscription, from_url
+from .brokers.base import stop_all
 from .client import Client, new_node_id
 from .context import Context, current_message
 from .errors import ConfigError, DeadLetter, InvalidEvent
@@ -237,9 +238,7 @@ class Service(Router):
             for ext in reversed(self._extensions):
                 await ext.stop(self)
             with anyio.move_on_after(self.settings.drain_timeout + 1):
-                async with anyio.create_task_group() as tg:
-                    for subscription in self._subscriptions:
-                        tg.start_soon(subscription.stop)
+                await stop_all(self._subscriptions)
             self._subscriptions.clear()
             await self._client.close()
             await self._client.broker.close()

@@ -7,10 +7,12 @@ subscribe, close.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
+
+import anyio
 
 from ..errors import ConfigError, PayloadTooLarge, UnsupportedFeature
 from ..message import Message
@@ -22,6 +24,7 @@ __all__ = [
     "DeliveryPolicy",
     "MessageHandler",
     "Subscription",
+    "stop_all",
 ]
 
 MessageHandler = Callable[[Message], Awaitable[None]]
@@ -213,3 +216,10 @@ class BaseBroker:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+async def stop_all(subscriptions: Iterable[Subscription]) -> None:
+    """Stop subscriptions concurrently (each drains), so their drain times do not add up."""
+    async with anyio.create_task_group() as tg:
+        for subscription in subscriptions:
+            tg.start_soon(subscription.stop)
