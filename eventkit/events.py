@@ -14,6 +14,7 @@ import base64
 import itertools
 import os
 import re
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -128,8 +129,20 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+_last_ms = -1
+_last_iso = ""
+
+
 def now_iso() -> str:
-    return _iso(datetime.now(UTC))
+    """The current time as RFC 3339 with milliseconds, formatted once per millisecond (a
+    publisher sending thousands of events a second would otherwise format each)."""
+    global _last_ms, _last_iso
+    ms = time.time_ns() // 1_000_000
+    if ms != _last_ms:
+        _last_iso = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+        _last_iso = _last_iso.replace("+00:00", "Z")
+        _last_ms = ms
+    return _last_iso
 
 
 class EventIds:
