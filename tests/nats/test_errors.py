@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anyio
 import pytest
 
@@ -122,3 +124,23 @@ async def test_publish_fails_clearly_when_the_outage_outlasts_the_bound(
                     break
                 except ConnectionLost:
                     await anyio.sleep(0.05)
+
+
+async def test_nkey_seed_file_authenticates(tmp_path: Path) -> None:
+    nacl_signing = pytest.importorskip("nacl.signing")
+    import nkeys
+
+    seed = nkeys.encode_seed(bytes(nacl_signing.SigningKey.generate()), nkeys.PREFIX_BYTE_USER)
+    public = nkeys.from_seed(bytearray(seed)).public_key.decode()
+    seed_file = tmp_path / "user.nk"
+    seed_file.write_bytes(seed)
+    auth = f"authorization {{ users: [ {{ nkey: {public} }} ] }}\n"
+    async with EmbeddedNats(extra_config=auth) as server:
+        async with NatsBroker(server.url, nkey=str(seed_file)) as broker:
+            got = Recorder()
+            await broker.subscribe("nkey.x", got)
+            await settle(broker, broker)
+            await broker.publish(Message("nkey.x", b"hi", {"x-id": "1"}))
+            await got.wait_ids(["1"])
+        with pytest.raises(ConnectionLost):
+            await NatsBroker(server.url, connect_timeout=1.0).connect()
