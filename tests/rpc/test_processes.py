@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from eventkit import Client, Settings
-from tests.servers import require_server
+from tests.servers import free_port, require_server
 
 pytestmark = pytest.mark.anyio
 
@@ -47,6 +47,8 @@ NODE = textwrap.dedent(
 BROKERS = {
     "nats": ("nats://127.0.0.1:4222", 4222, "NATS"),
     "rabbitmq": ("amqp://guest:guest@127.0.0.1:5672/", 5672, "RabbitMQ"),
+    # peer to peer: the caller listens on a free port and is every node's seed
+    "http": ("http://127.0.0.1:{port}", 0, "HTTP"),
 }
 
 
@@ -59,8 +61,28 @@ class Node:
 @pytest.fixture(params=sorted(BROKERS))
 def broker_url(request: pytest.FixtureRequest) -> str:
     url, port, what = BROKERS[request.param]
+    if port == 0:
+        return url.format(port=free_port())
     require_server("127.0.0.1", port, what)
     return url
+
+
+def node_url(broker_url: str) -> str:
+    """Where a node connects: the shared server, or for HTTP its own port seeded by the caller."""
+    if broker_url.startswith("http://"):
+        return f"http://127.0.0.1:0?seeds={broker_url.removeprefix('http://')}&dead_after=2"
+    return broker_url
+
+
+async def mesh_formed(kit: Client, nodes: int) -> None:
+    """On HTTP a process joins the mesh within a gossip round: wait until the caller has
+    heard of ``nodes`` peers (other brokers are connected as soon as they start)."""
+    membership = getattr(kit.broker, "membership", None)
+    if membership is None:
+        return
+    with anyio.fail_after(10):
+        while len(membership.peers()) < nodes:
+            await anyio.sleep(0.05)
 
 
 @pytest.fixture
@@ -77,7 +99,7 @@ def spawn(tmp_path: Path, broker_url: str, ns: str) -> Iterator[object]:
     def start(slow: float = 0.0) -> Node:
         env = {
             **os.environ,
-            "EVENTKIT_BROKER": broker_url,
+            "EVENTKIT_BROKER": node_url(broker_url),
             "EVENTKIT_NAMESPACE": ns,
             "EVENTKIT_REGISTRY_TTL": "2",
             "EVENTKIT_HEARTBEAT": "0.5",
@@ -88,7 +110,7 @@ def spawn(tmp_path: Path, broker_url: str, ns: str) -> Iterator[object]:
             [sys.executable, str(script)],
             env=env,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL if os.environ.get("CI") else None,
             text=True,
         )
         procs.append(proc)
@@ -173,6 +195,7 @@ async def test_a_late_node_sees_all_within_one_query(
 ) -> None:
     a, b = spawn(), spawn()  # type: ignore[operator]
     async with caller(broker_url, ns) as kit:
+        await mesh_formed(kit, 2)
         registry = await kit.get_registry()
         await registry.query("worker", wait=1.0)
         assert {n.id for n in registry.view.nodes("worker")} == {a.id, b.id}
