@@ -156,15 +156,22 @@ class EventIds:
         return f"{self._prefix}-{next(self._counter)}"
 
 
+_schema_ids: dict[type, str | None] = {}
+
+
 def dataschema_of(data: Any) -> str | None:
-    """The JSON Schema ``$id`` a pydantic model names in ``json_schema_extra``, if any."""
-    if isinstance(data, BaseModel):
-        extra = type(data).model_config.get("json_schema_extra")
-        if isinstance(extra, dict):
-            schema_id = extra.get("$id")
-            if isinstance(schema_id, str):
-                return schema_id
-    return None
+    """The JSON Schema ``$id`` a pydantic model names in ``json_schema_extra``, if any
+    (looked up once per model class)."""
+    if not isinstance(data, BaseModel):
+        return None
+    cls = type(data)
+    try:
+        return _schema_ids[cls]
+    except KeyError:
+        extra = cls.model_config.get("json_schema_extra")
+        schema_id = extra.get("$id") if isinstance(extra, dict) else None
+        found = _schema_ids[cls] = schema_id if isinstance(schema_id, str) else None
+        return found
 
 
 def encode_data(data: Any) -> tuple[bytes, str | None]:

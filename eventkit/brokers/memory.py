@@ -83,6 +83,8 @@ class _Hub:
         found = self._cache.get(topic)
         if found is None:
             found = [ch for pattern, ch in self.routes if matches(pattern, topic)]
+            if len(self._cache) >= 10_000:  # bounded: every RPC reply has a topic of its own
+                self._cache.clear()
             self._cache[topic] = found
         return found
 
