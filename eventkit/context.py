@@ -38,13 +38,14 @@ def metadata_of(headers: Headers) -> dict[str, str]:
 
 
 def propagated_headers(metadata: dict[str, str] | None) -> Headers:
-    """Headers to put on an outgoing message: the current message's metadata and deadline,
-    overlaid with ``metadata`` given for this message."""
+    """Headers to put on an outgoing message: the current message's metadata, overlaid with
+    ``metadata`` given for this message. (Not the deadline: a call sets its own, from
+    :func:`inherited_deadline`, and an event outlives the request that caused it.)"""
     out: Headers = {}
     incoming = current_message.get()
     if incoming is not None:
         for key, value in incoming.headers.items():
-            if key.startswith(METADATA_PREFIX) or key == DEADLINE:
+            if key.startswith(METADATA_PREFIX):
                 out[key] = value
     if metadata:
         for key, value in metadata.items():
@@ -57,8 +58,17 @@ def inherited_deadline() -> float | None:
     incoming = current_message.get()
     if incoming is None:
         return None
-    value = incoming.headers.get(DEADLINE)
-    return float(value) if value else None
+    return _seconds(incoming.headers.get(DEADLINE))
+
+
+def _seconds(value: str | None) -> float | None:
+    """A deadline header as a number; a malformed one counts as none."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
 
 
 class Context:
@@ -116,8 +126,7 @@ class Context:
 
     @property
     def deadline(self) -> float | None:
-        value = self.message.headers.get(DEADLINE)
-        return float(value) if value else None
+        return _seconds(self.message.headers.get(DEADLINE))
 
     def time_left(self) -> float | None:
         """Seconds until the caller's deadline (never negative), or None without one."""

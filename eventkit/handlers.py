@@ -92,6 +92,20 @@ class HandlerSignature:
     context_param: str | None
     returns: Any
     positional: tuple[str, ...]
+    by_keyword: bool = False
+    """The chosen parameters are not the first ones (a defaulted one sits between them), so
+    they must be passed by name: see :meth:`caller`."""
+
+    def caller(self) -> Callable[..., Awaitable[Any]]:
+        """``func`` taking the arguments of :meth:`build_args` positionally."""
+        func, names = self.func, self.positional
+        if not self.by_keyword:
+            return func
+
+        async def by_name(*args: Any) -> Any:
+            return await func(**dict(zip(names, args, strict=True)))
+
+        return by_name
 
     def build_args(self, message: Message, ctx: Context | None) -> list[Any]:
         """Decode ``message`` into the handler's positional arguments (raises InvalidEvent)."""
@@ -146,6 +160,18 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or repr(tp)
 
 
+def _is_context(annotation: Any) -> bool:
+    """``Context``, a subclass, or ``Context | None``."""
+    if isinstance(annotation, type):
+        return issubclass(annotation, Context)
+    args = get_args(annotation)
+    return (
+        bool(args)
+        and any(isinstance(a, type) and issubclass(a, Context) for a in args)
+        and all(a is type(None) or (isinstance(a, type) and issubclass(a, Context)) for a in args)
+    )
+
+
 def inspect_handler(func: Callable[..., Any], *, what: str = "handler") -> HandlerSignature:
     """Read ``func``'s signature; raise ConfigError saying how to fix an unsupported one."""
     name = getattr(func, "__qualname__", None) or repr(func)
@@ -175,9 +201,7 @@ def inspect_handler(func: Callable[..., Any], *, what: str = "handler") -> Handl
                 )
             continue
         annotation = hints.get(param.name, _EMPTY)
-        if annotation is Context or (
-            isinstance(annotation, type) and issubclass(annotation, Context)
-        ):
+        if _is_context(annotation):
             if context_param is not None:
                 raise ConfigError(f"{what} {name}: only one Context parameter is allowed")
             context_param = param.name
@@ -208,6 +232,13 @@ def inspect_handler(func: Callable[..., Any], *, what: str = "handler") -> Handl
             raise ConfigError(
                 f"{what} {name}: pydantic cannot validate {_type_name(data_type)}: {exc}"
             ) from exc
+    leading = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    by_keyword = tuple(leading[: len(positional)]) != tuple(positional)
+    if by_keyword and any(p.kind is p.POSITIONAL_ONLY and p.name in positional for p in params):
+        raise ConfigError(
+            f"{what} {name}: a positional-only parameter follows a skipped one; put the data "
+            "and Context parameters first"
+        )
     return HandlerSignature(
         func=func,
         name=name,
@@ -217,4 +248,5 @@ def inspect_handler(func: Callable[..., Any], *, what: str = "handler") -> Handl
         context_param=context_param,
         returns=hints.get("return", Any),
         positional=tuple(positional),
+        by_keyword=by_keyword,
     )

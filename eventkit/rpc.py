@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from .brokers import Subscription
 from .brokers.base import stop_all
-from .context import DEADLINE, Context, current_message
+from .context import CALLER, DEADLINE, Context, current_message
 from .errors import BadRequest, ConfigError, DeadlineExceeded, InternalError, NotFound, RemoteError
 from .message import REPLY_TO, Message
 from .middleware import Invocation, Next, compose
@@ -97,7 +97,7 @@ class _Served:
         self.ctx_index = (
             signature.positional.index(signature.context_param) if signature.context_param else -1
         )
-        func = signature.func
+        func = signature.caller()
 
         async def direct(request: Any, ctx: Context | None) -> Any:
             args: list[Any] = [None] * self.nargs
@@ -180,7 +180,18 @@ class RpcServer:
             )
             return
         deadline_header = headers.get(DEADLINE)
-        time_left = float(deadline_header) - time.time() if deadline_header else None
+        try:
+            time_left = float(deadline_header) - time.time() if deadline_header else None
+        except ValueError:
+            await self._reply_error(
+                reply_to,
+                BadRequest(
+                    f"request to {name} has a bad {DEADLINE} header {deadline_header!r}: "
+                    "seconds since the epoch expected",
+                    id=service.name,
+                ),
+            )
+            return
         if time_left is not None and time_left <= 0:
             log.info("%s: request arrived after its deadline; not running it", name)
             return
@@ -219,23 +230,34 @@ class RpcServer:
         served.num_requests += 1
         started = time.perf_counter_ns()
         error: RemoteError | None = None
+        deadline: asyncio.Timeout | None = None
         try:
             if time_left is None:
                 result = await served.invoke(message, ctx, request)
             else:
-                async with asyncio.timeout(time_left):  # cheaper than a cancel scope
+                async with asyncio.timeout(time_left) as deadline:  # cheaper than a scope
                     result = await served.invoke(message, ctx, request)
-        except TimeoutError:
-            log.warning("%s: cancelled at the caller's deadline", name)
-            error = DeadlineExceeded(
-                f"{name} did not finish within the caller's deadline", id=service.name
-            )
+        except TimeoutError as exc:
+            if deadline is not None and deadline.expired():
+                log.warning("%s: cancelled at the caller's deadline", name)
+                error = DeadlineExceeded(
+                    f"{name} did not finish within the caller's deadline", id=service.name
+                )
+            else:  # the handler's own timeout (a socket, a lock): a failure of the handler
+                log.exception("%s failed (request from %s)", name, headers.get(CALLER))
+                error = InternalError(f"{name} failed: TimeoutError: {exc}", id=service.name)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this node is stopping: the caller fails over or times out
+            log.error("%s failed: a task it awaited was cancelled", name)
+            error = InternalError(f"{name} failed: cancelled inside the handler", id=service.name)
         except RemoteError as exc:
             if not exc.id:
                 exc.id = service.name
             error = exc
         except Exception as exc:
-            log.exception("%s failed (request from %s)", name, headers.get("eventkit-caller"))
+            log.exception("%s failed (request from %s)", name, headers.get(CALLER))
             error = InternalError(f"{name} failed: {type(exc).__name__}: {exc}", id=service.name)
         finally:
             current_message.reset(token)

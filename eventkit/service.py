@@ -7,6 +7,7 @@ the drain timeout, and closes the broker. ``run()`` does both around SIGINT/SIGT
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import signal
@@ -141,11 +142,16 @@ class Service(Router):
         self._hooks["after_stop"].append(fn)
         return fn
 
-    async def _run_hooks(self, stage: str) -> None:
+    async def _run_hooks(self, stage: str, *, keep_going: bool = False) -> None:
         for fn in self._hooks[stage]:
-            result = fn()
-            if inspect.isawaitable(result):
-                await result
+            try:
+                result = fn()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                if not keep_going:
+                    raise
+                log.exception("service %s: %s hook %r failed", self.name, stage, fn)
 
     # -- properties ----------------------------------------------------------------------
 
@@ -224,7 +230,11 @@ class Service(Router):
             settings.broker,
             len(self.subscribers),
         )
-        await self._run_hooks("after_start")
+        try:
+            await self._run_hooks("after_start")
+        except BaseException:
+            await self.stop()  # a start that fails leaves nothing running
+            raise
 
     async def stop(self) -> None:
         """Stop receiving, let in-flight handlers finish (within the drain timeout), close."""
@@ -234,16 +244,21 @@ class Service(Router):
         assert self._client is not None
         assert self.settings is not None
         with anyio.CancelScope(shield=True):
-            await self._run_hooks("before_stop")
+            # A failing hook or extension is logged and the stop goes on: a service that
+            # cannot be stopped is worse than a hook that did not finish.
+            await self._run_hooks("before_stop", keep_going=True)
             for ext in reversed(self._extensions):
-                await ext.stop(self)
+                try:
+                    await ext.stop(self)
+                except Exception:
+                    log.exception("service %s: stopping %s failed", self.name, type(ext).__name__)
             with anyio.move_on_after(self.settings.drain_timeout + 1):
                 await stop_all(self._subscriptions)
             self._subscriptions.clear()
             await self._client.close()
             await self._client.broker.close()
             log.info("service %s (%s) stopped", self.name, self.node_id)
-            await self._run_hooks("after_stop")
+            await self._run_hooks("after_stop", keep_going=True)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -296,10 +311,10 @@ class Service(Router):
     def _message_handler(self, sub: Subscriber) -> MessageHandler:
         """The broker-level handler for one subscriber, built once at start."""
         signature = sub.signature
-        func = signature.func
         durable = sub.durable is not None
         wants_context = signature.context_param is not None or bool(self.middleware)
         stats = self.stats
+        func = signature.caller()
         call = func
         if self.middleware:
 
@@ -345,6 +360,17 @@ class Service(Router):
             token = current_message.set(message)
             try:
                 await call(*args)
+            except asyncio.CancelledError as exc:
+                if _being_cancelled():
+                    raise
+                stats.failed += 1  # the handler's own cancelled await: a failure like any
+                log.error(
+                    "%s failed on %r: a task it awaited was cancelled",
+                    signature.name,
+                    message.topic,
+                )
+                if durable:
+                    raise RuntimeError("the handler was cancelled from inside") from exc
             except DeadLetter:
                 stats.failed += 1
                 raise
@@ -365,3 +391,10 @@ class Service(Router):
                 current_message.reset(token)
 
         return on_message
+
+
+def _being_cancelled() -> bool:
+    """Whether the running task itself is being cancelled (a stop, a deadline), as opposed
+    to a handler letting a CancelledError from something it awaited escape."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

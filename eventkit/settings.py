@@ -116,7 +116,7 @@ def _parse(name: str, raw: str, kind: Any) -> Any:
 
 
 def _parse_argv(argv: Sequence[str]) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(add_help=True)
+    parser = argparse.ArgumentParser(add_help=True, allow_abbrev=False)
     parser.add_argument("--broker", help="broker URL, e.g. nats://127.0.0.1:4222")
     parser.add_argument("--namespace")
     parser.add_argument("--node-id", dest="node_id")

@@ -12,6 +12,7 @@ closes and are delivered to the next subscriber of the same durable name.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -322,7 +323,13 @@ class MemoryBroker(BaseBroker):
             )
         except DeadLetter as exc:
             self._fail(sub, message, exc.reason, final=True)
-        except anyio.get_cancelled_exc_class():
+        except anyio.get_cancelled_exc_class() as exc:
+            task = asyncio.current_task()
+            if task is None or not task.cancelling():
+                # The handler let a cancellation from something it awaited escape: that is a
+                # failure of this message, not a stop of the worker.
+                self._fail(sub, message, f"cancelled inside the handler: {exc!r}", final=False)
+                return
             if sub.durable is not None:  # not acked: keep it for the next subscriber
                 sub._channel.items.appendleft(message)
             raise
