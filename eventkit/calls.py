@@ -105,11 +105,11 @@ class Caller:
             if self._ready:
                 return
             client = self.client
+            registry = await client.get_registry()  # first: a failure leaves nothing behind
             inbox = reply_topic(client.namespace, client.node_id) + ".*"
             self._inbox = await client.broker.subscribe(
                 inbox, self._on_reply, policy=DeliveryPolicy(max_in_flight=1)
             )
-            registry = await client.get_registry()
             registry.add_listener(self._on_registry_change)
             self._registry = registry
             self._inbox_prefix = f"{reply_topic(client.namespace, client.node_id)}."
@@ -354,7 +354,11 @@ class Caller:
             try:
                 wire = pydantic_core.from_json(reply.body)
             except ValueError:
-                wire = {"code": int(status), "detail": reply.body.decode(errors="replace")}
+                wire = {"code": status, "detail": reply.body.decode(errors="replace")}
+            if not isinstance(wire, dict):
+                wire = {"code": status, "detail": str(wire)}
+            if not str(wire.get("code", "")).isdigit():
+                wire["code"] = 500  # a reply this kit did not write: still a typed error
             raise RemoteError.from_wire(wire)
         if response is None:
             return pydantic_core.from_json(reply.body) if reply.body else None

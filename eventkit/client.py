@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
+import anyio
+
 from .brokers import Broker, from_url
 from .context import propagated_headers
 from .errors import ConfigError
@@ -73,6 +75,7 @@ class Client:
             raise ConfigError(f"selector {selector!r} is not one of {', '.join(STRATEGIES)}")
         self._strategy = selector
         self._registry: Registry | None = None
+        self._registry_lock = anyio.Lock()
         self._owns_registry = False
         self._caller: Caller | None = None
 
@@ -102,16 +105,18 @@ class Client:
     async def get_registry(self) -> Registry:
         """This client's view of the registry, joined on first use (one query round trip)."""
         if self._registry is None:
-            from .registry import Registry
+            async with self._registry_lock:  # concurrent first users share one registry
+                if self._registry is None:
+                    from .registry import Registry
 
-            registry = Registry(
-                self,
-                namespace=self.namespace,
-                ttl=self.settings.registry_ttl,
-                heartbeat=self.settings.heartbeat,
-            )
-            self._registry, self._owns_registry = registry, True
-            await registry.start()
+                    registry = Registry(
+                        self,
+                        namespace=self.namespace,
+                        ttl=self.settings.registry_ttl,
+                        heartbeat=self.settings.heartbeat,
+                    )
+                    await registry.start()  # kept only once it runs: a failure can be retried
+                    self._registry, self._owns_registry = registry, True
         return self._registry
 
     async def services(self, *, wait: float = 0.5) -> list[ServiceInfo]:
