@@ -344,6 +344,26 @@ def _require(attrs: Mapping[str, Any], topic: str) -> None:
         )
 
 
+def event_from_headers(headers: Headers, data: Any) -> Event[Any]:
+    """An Event straight from binary-mode headers whose required attributes were checked."""
+    event: Event[Any] = Event.__new__(Event)
+    event.id = headers["ce-id"]
+    event.source = headers["ce-source"]
+    event.type = headers["ce-type"]
+    event.specversion = SPECVERSION
+    event._time = headers.get("ce-time")
+    event.datacontenttype = headers.get(CONTENT_TYPE)
+    event.subject = headers.get("ce-subject")
+    event.dataschema = headers.get("ce-dataschema")
+    extensions: dict[str, Any] = {}
+    for key, value in headers.items():
+        if key.startswith("ce-") and key[3:] not in _CORE:
+            extensions[key[3:]] = value
+    event.extensions = extensions
+    event.data = data
+    return event
+
+
 def build_event(attrs: dict[str, Any], data: Any) -> Event[Any]:
     """An Event from decoded attributes (the dict is consumed) and validated data."""
     return Event(

@@ -32,6 +32,7 @@ from .events import (
     Event,
     build_event,
     decode_attributes,
+    event_from_headers,
     is_json,
 )
 from .message import Message
@@ -121,16 +122,16 @@ class HandlerSignature:
         headers = message.headers
         try:
             if (
-                not self.wants_event
-                and headers.get("ce-specversion") == SPECVERSION
-                and "ce-id" in headers
-                and "ce-source" in headers
-                and "ce-type" in headers
+                headers.get("ce-specversion") == SPECVERSION
+                and headers.get("ce-id")
+                and headers.get("ce-source")
+                and headers.get("ce-type")
             ):
-                # Binary mode and only the data wanted: no attribute dict to build.
+                # Binary mode, the common case: no attribute dict to build and take apart.
                 content_type = headers.get(CONTENT_TYPE)
                 json_body = content_type is None or content_type == JSON or is_json(content_type)
-                return codec.from_body(message.body, json_body)
+                data = codec.from_body(message.body, json_body)
+                return event_from_headers(headers, data) if self.wants_event else data
             attrs, raw, json_body = decode_attributes(message)
             if isinstance(raw, bytes):
                 data = codec.from_body(raw, json_body)

@@ -42,6 +42,12 @@ def from_nats(headers: dict[str, str] | None) -> dict[str, str]:
     """Headers as eventkit sees them, from a delivered NATS message."""
     if not headers:
         return {}
+    for key in headers:  # eventkit's own keys are lower-case: then the dict is used as it is
+        if not key.islower():
+            break
+    else:
+        if ESCAPED not in headers:
+            return headers
     out = {k.lower(): v for k, v in headers.items() if not k.startswith(("Nats-", "Status"))}
     escaped = out.pop(ESCAPED, None)
     if escaped:
