@@ -427,3 +427,7 @@ class ServiceClient:
     ) -> EndpointClient[Req, Resp]:
         del request  # only for the type checker: it fixes Req
         return EndpointClient(self._client, self.service, name, response, **self._options)
+
+
+# It only resolves a future: nothing in it can let a cancellation escape.
+Caller._on_reply._eventkit_guarded = True  # type: ignore[attr-defined]

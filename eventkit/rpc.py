@@ -300,3 +300,7 @@ class RpcServer:
 
     async def _reply_error(self, reply_to: str, error: RemoteError) -> None:
         await self.service.broker.publish(error_reply(reply_to, error, self.service.node_id))
+
+
+# It turns every failure, an escaping cancellation included, into an error reply itself.
+RpcServer._on_request._eventkit_guarded = True  # type: ignore[attr-defined]

@@ -390,6 +390,7 @@ class Service(Router):
             finally:
                 current_message.reset(token)
 
+        on_message._eventkit_guarded = True  # type: ignore[attr-defined]  # it guards itself
         return on_message
 
 

@@ -7,6 +7,7 @@ subscribe, close.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
@@ -24,6 +25,7 @@ __all__ = [
     "DeliveryPolicy",
     "MessageHandler",
     "Subscription",
+    "guarded",
     "stop_all",
 ]
 
@@ -223,3 +225,27 @@ async def stop_all(subscriptions: Iterable[Subscription]) -> None:
     async with anyio.create_task_group() as tg:
         for subscription in subscriptions:
             tg.start_soon(subscription.stop)
+
+
+def guarded(handler: MessageHandler) -> MessageHandler:
+    """``handler``, with a CancelledError that escapes it turned into an ordinary failure.
+
+    A handler that awaits something another task cancelled lets a CancelledError out. Left
+    alone it would end the adapter's delivery task (the subscription, or the whole broker);
+    as a failure it is logged, and a durable message is redelivered. A cancellation of the
+    delivering task itself (a stop, a drain timeout) still passes through.
+    """
+    if getattr(handler, "_eventkit_guarded", False):
+        return handler
+
+    async def run(message: Message) -> None:
+        try:
+            await handler(message)
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            raise RuntimeError("the handler let a cancellation escape") from exc
+
+    run._eventkit_guarded = True  # type: ignore[attr-defined]
+    return run

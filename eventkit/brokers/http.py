@@ -31,7 +31,7 @@ from yarl import URL
 from .._tasks import TaskHost
 from ..errors import BrokerClosed, ConfigError, ConnectionLost, InvalidEvent
 from ..message import Headers, Message, no_responders_reply
-from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler
+from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler, guarded
 from .http_config import HttpSettings, parse_settings
 from .http_durable import DurableSender
 from .http_gossip import DurableSpec, Entry, Membership, NodeRecord
@@ -214,7 +214,7 @@ class HttpBroker(BaseBroker):
         sub = HttpSubscription(
             self._table,
             entry,
-            handler,
+            guarded(handler),
             topic,
             queue,
             durable,

@@ -47,7 +47,7 @@ from ..errors import (
 )
 from ..message import REPLY_TO, Message
 from ..topics import matches, validate_topic
-from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler
+from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler, guarded
 from .nats_config import NatsSettings, parse_settings
 from .nats_core import NatsSubscription
 from .nats_fastpath import make_client
@@ -395,9 +395,9 @@ class NatsBroker(BaseBroker):
         sub: NatsSubscription | DurableSubscription
         if durable is not None:
             await self._ensure_dead_letters()
-            sub = DurableSubscription(self, topic, durable, handler, policy)
+            sub = DurableSubscription(self, topic, durable, guarded(handler), policy)
         else:
-            sub = NatsSubscription(self, topic, queue, handler, policy)
+            sub = NatsSubscription(self, topic, queue, guarded(handler), policy)
         try:
             await sub.start()
         except NatsError as exc:

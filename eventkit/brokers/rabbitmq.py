@@ -47,7 +47,7 @@ from ..errors import (
 )
 from ..message import REPLY_TO, Message, no_responders_reply
 from ..topics import dead_letter_topic
-from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler
+from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler, guarded
 from .rabbitmq_headers import binding_key, queue_name_part, to_amqp
 from .rabbitmq_subscription import RabbitSubscription
 
@@ -353,7 +353,7 @@ class RabbitBroker(BaseBroker):
                 await channel.set_qos(prefetch_count=prefetch)
                 amqp_queue = await self._declare(channel, topic, queue, durable)
                 sub = RabbitSubscription(
-                    self, channel, amqp_queue, handler, topic, queue, durable, policy
+                    self, channel, amqp_queue, guarded(handler), topic, queue, durable, policy
                 )
                 await sub.start()
         except BaseException as exc:

@@ -236,3 +236,24 @@ async def test_max_in_flight_bounds_concurrency(broker: Broker, topic: str) -> N
         await broker.publish(message)
     await wait_until(lambda: len(done) == 60, what="60 deliveries")
     assert 1 <= most <= 3
+
+
+async def test_a_cancellation_escaping_a_handler_does_not_end_the_subscription(
+    broker: Broker, topic: str
+) -> None:
+    import asyncio
+
+    seen: list[bytes] = []
+
+    async def handler(message: Message) -> None:
+        if message.body == b"cancel":
+            task = asyncio.get_running_loop().create_task(asyncio.sleep(10))
+            task.cancel()
+            await task  # raises CancelledError out of the handler
+        seen.append(message.body)
+
+    await broker.subscribe(f"{topic}.c", handler)
+    await settle(broker, broker)
+    await broker.publish(Message(f"{topic}.c", b"cancel"))
+    await broker.publish(Message(f"{topic}.c", b"after"))
+    await wait_until(lambda: seen == [b"after"], what="the delivery after the cancelled one")
