@@ -89,6 +89,17 @@ class _Hub:
             self._cache[topic] = found
         return found
 
+    def route(self, message: Message) -> int:
+        """Put a snapshot of ``message`` on every matching channel; how many there were.
+
+        Each channel gets its own copy, as a network broker serializes the message: the
+        publisher may reuse its object, and one handler's edits reach no other handler."""
+        channels = self.channels_for(message.topic)
+        topic, body, headers = message.topic, bytes(message.body), message.headers
+        for channel in channels:
+            channel.put(Message(topic, body, dict(headers)))
+        return len(channels)
+
     def add_route(self, channel: _Channel) -> None:
         self.routes.append((channel.pattern, channel))
         self._cache.clear()
@@ -233,14 +244,8 @@ class MemoryBroker(BaseBroker):
         if not self._connected or self._closed:
             raise BrokerClosed("publish on a broker that is not connected: call connect() first")
         self.check_publish(message)
-        # A snapshot, as a network broker serializes it: the publisher may reuse its object.
-        message = Message(message.topic, bytes(message.body), dict(message.headers))
-        channels = self._hub.channels_for(message.topic)
-        for channel in channels:
-            channel.put(message)
-        if not channels and (notice := no_responders_reply(message)) is not None:
-            for channel in self._hub.channels_for(notice.topic):
-                channel.put(notice)
+        if not self._hub.route(message) and (notice := no_responders_reply(message)):
+            self._hub.route(notice)
 
     async def subscribe(
         self,
@@ -317,10 +322,16 @@ class MemoryBroker(BaseBroker):
             hub.in_flight -= 1
 
     async def _handle(self, sub: MemorySubscription, message: Message) -> None:
-        try:  # each handler gets its own copy; a retry or a dead letter sends the original
-            await sub._handler(
-                Message(message.topic, message.body, dict(message.headers), message.attempt)
-            )
+        try:
+            # The channel's snapshot is this delivery's own; a durable one is copied once more,
+            # so a retry or a dead letter sends the original, not what the handler edited.
+            if sub.durable is not None:
+                delivered = Message(
+                    message.topic, message.body, dict(message.headers), message.attempt
+                )
+            else:
+                delivered = message
+            await sub._handler(delivered)
         except DeadLetter as exc:
             self._fail(sub, message, exc.reason, final=True)
         except anyio.get_cancelled_exc_class() as exc:
@@ -348,9 +359,7 @@ class MemoryBroker(BaseBroker):
                 message.attempt,
                 reason,
             )
-            dead = message.dead_lettered(reason, dead_letter_topic(sub.durable))
-            for channel in self._hub.channels_for(dead.topic):
-                channel.put(dead)
+            self._hub.route(message.dead_lettered(reason, dead_letter_topic(sub.durable)))
             return
         retry = dataclasses.replace(message, attempt=message.attempt + 1)
         delay = policy.backoff(message.attempt)
