@@ -21,7 +21,7 @@ import pydantic_core
 from pydantic import ValidationError
 
 from .brokers import Subscription
-from .brokers.base import stop_all
+from .brokers.base import being_cancelled, stop_all
 from .context import CALLER, DEADLINE, Context, current_message
 from .errors import BadRequest, ConfigError, DeadlineExceeded, InternalError, NotFound, RemoteError
 from .message import REPLY_TO, Message
@@ -247,8 +247,7 @@ class RpcServer:
                 log.exception("%s failed (request from %s)", name, headers.get(CALLER))
                 error = InternalError(f"{name} failed: TimeoutError: {exc}", id=service.name)
         except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
+            if being_cancelled():
                 raise  # this node is stopping: the caller fails over or times out
             log.error("%s failed: a task it awaited was cancelled", name)
             error = InternalError(f"{name} failed: cancelled inside the handler", id=service.name)

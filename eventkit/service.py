@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 
 from .brokers import Broker, DeliveryPolicy, MessageHandler, Subscription, from_url
-from .brokers.base import stop_all
+from .brokers.base import being_cancelled, stop_all
 from .client import Client, new_node_id
 from .context import Context, current_message
 from .errors import ConfigError, DeadLetter, InvalidEvent
@@ -315,30 +315,13 @@ class Service(Router):
         wants_context = signature.context_param is not None or bool(self.middleware)
         stats = self.stats
         func = signature.caller()
-        call = func
+        chain = None
         if self.middleware:
 
             async def final(invocation: Invocation) -> Any:
                 return await func(*invocation.options["args"])
 
             chain = compose(self.middleware, final)
-
-            async def call(*args: Any) -> Any:
-                invocation = Invocation(
-                    "subscriber",
-                    sub.topic,
-                    current_message.get(),
-                    ctx_of(args),
-                    args,
-                    options={"args": args},
-                )
-                return await chain(invocation)
-
-            def ctx_of(args: tuple[Any, ...]) -> Context | None:
-                for arg in args:
-                    if isinstance(arg, Context):
-                        return arg
-                return None
 
         node_id, name, client = self.node_id, self.name, self._client
 
@@ -359,9 +342,16 @@ class Service(Router):
                 return
             token = current_message.set(message)
             try:
-                await call(*args)
+                if chain is None:
+                    await func(*args)
+                else:
+                    await chain(
+                        Invocation(
+                            "subscriber", sub.topic, message, ctx, args, options={"args": args}
+                        )
+                    )
             except asyncio.CancelledError as exc:
-                if _being_cancelled():
+                if being_cancelled():
                     raise
                 stats.failed += 1  # the handler's own cancelled await: a failure like any
                 log.error(
@@ -392,10 +382,3 @@ class Service(Router):
 
         on_message._eventkit_guarded = True  # type: ignore[attr-defined]  # it guards itself
         return on_message
-
-
-def _being_cancelled() -> bool:
-    """Whether the running task itself is being cancelled (a stop, a deadline), as opposed
-    to a handler letting a CancelledError from something it awaited escape."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0

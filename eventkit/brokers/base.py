@@ -25,6 +25,7 @@ __all__ = [
     "DeliveryPolicy",
     "MessageHandler",
     "Subscription",
+    "being_cancelled",
     "guarded",
     "stop_all",
 ]
@@ -227,6 +228,13 @@ async def stop_all(subscriptions: Iterable[Subscription]) -> None:
             tg.start_soon(subscription.stop)
 
 
+def being_cancelled() -> bool:
+    """Whether the running task itself is being cancelled (a stop, a deadline), as opposed
+    to a handler letting out a CancelledError of something it awaited."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def guarded(handler: MessageHandler) -> MessageHandler:
     """``handler``, with a CancelledError that escapes it turned into an ordinary failure.
 
@@ -242,8 +250,7 @@ def guarded(handler: MessageHandler) -> MessageHandler:
         try:
             await handler(message)
         except asyncio.CancelledError as exc:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
+            if being_cancelled():
                 raise
             raise RuntimeError("the handler let a cancellation escape") from exc
 

@@ -12,7 +12,6 @@ closes and are delivered to the next subscriber of the same durable name.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import logging
@@ -26,7 +25,7 @@ from .._tasks import TaskHost
 from ..errors import BrokerClosed, ConfigError, DeadLetter
 from ..message import Message, no_responders_reply
 from ..topics import dead_letter_topic, matches
-from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler
+from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler, being_cancelled
 
 __all__ = ["MemoryBroker"]
 
@@ -335,8 +334,7 @@ class MemoryBroker(BaseBroker):
         except DeadLetter as exc:
             self._fail(sub, message, exc.reason, final=True)
         except anyio.get_cancelled_exc_class() as exc:
-            task = asyncio.current_task()
-            if task is None or not task.cancelling():
+            if not being_cancelled():
                 # The handler let a cancellation from something it awaited escape: that is a
                 # failure of this message, not a stop of the worker.
                 self._fail(sub, message, f"cancelled inside the handler: {exc!r}", final=False)
