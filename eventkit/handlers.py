@@ -110,9 +110,10 @@ class HandlerSignature:
 
     def build_args(self, message: Message, ctx: Context | None) -> list[Any]:
         """Decode ``message`` into the handler's positional arguments (raises InvalidEvent)."""
-        if self.data_param is None:
-            return [ctx] if self.context_param is not None else []
-        data = self.decode(message)
+        return self.arrange(self.decode(message) if self.data_param is not None else None, ctx)
+
+    def arrange(self, data: Any, ctx: Context | None) -> list[Any]:
+        """The handler's positional arguments, from the decoded data and the context."""
         return [data if name == self.data_param else ctx for name in self.positional]
 
     def decode(self, message: Message) -> Any:

@@ -66,11 +66,9 @@ class _Served:
     __slots__ = (
         "codec",
         "ctx_index",
-        "data_index",
         "endpoint",
         "invoke",
         "last_error",
-        "nargs",
         "num_errors",
         "num_requests",
         "processing_ns",
@@ -85,27 +83,18 @@ class _Served:
             )
         self.endpoint = endpoint
         self.codec = signature.codec
-        self.nargs = len(signature.positional)
         # Counters for monitoring (NATS $SRV.STATS): a few integer updates per request.
         self.num_requests = 0
         self.num_errors = 0
         self.processing_ns = 0
         self.last_error = ""
-        self.data_index = (
-            signature.positional.index(signature.data_param) if signature.data_param else -1
-        )
         self.ctx_index = (
             signature.positional.index(signature.context_param) if signature.context_param else -1
         )
-        func = signature.caller()
+        func, arrange = signature.caller(), signature.arrange
 
         async def direct(request: Any, ctx: Context | None) -> Any:
-            args: list[Any] = [None] * self.nargs
-            if self.data_index >= 0:
-                args[self.data_index] = request
-            if self.ctx_index >= 0:
-                args[self.ctx_index] = ctx
-            return await func(*args)
+            return await func(*arrange(request, ctx))
 
         async def final(invocation: Invocation) -> Any:
             return await direct(invocation.request, invocation.context)
