@@ -228,12 +228,14 @@ class Client:
         extensions: Mapping[str, Any] | None = None,
         dataschema: str | None = None,
         metadata: Mapping[str, str] | None = None,
-        structured: bool = False,
+        structured: bool | None = None,
         id: str | None = None,
     ) -> str:
         """Publish ``data`` (a pydantic model, a JSON value or bytes) as a CloudEvent.
 
-        ``type`` defaults to the topic. Binary content mode unless ``structured``.
+        ``type`` defaults to the topic. ``structured``: the whole event as JSON in the body
+        (True) or attributes in ``ce-*`` headers (False); by default, what the broker's binding
+        prefers (structured on NATS, binary elsewhere).
         Metadata of the message being handled, if any, propagates. Returns the event id.
         """
         if extensions:
@@ -250,7 +252,9 @@ class Client:
             dataschema=dataschema,
             extensions=extensions,
             headers=propagated_headers(dict(metadata) if metadata else None),
-            structured=structured,
+            structured=self.broker.capabilities.structured_events
+            if structured is None
+            else structured,
         )
         await self.broker.publish(message)
         return event_id

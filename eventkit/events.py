@@ -219,32 +219,12 @@ def to_message(
     if dataschema is None:
         dataschema = dataschema_of(data)
     if structured:
-        event: dict[str, Any] = {
-            "specversion": SPECVERSION,
-            "id": id,
-            "source": source,
-            "type": type,
-        }
-        if time is not None:
-            event["time"] = time
-        if subject is not None:
-            event["subject"] = subject
-        if dataschema is not None:
-            event["dataschema"] = dataschema
-        if extensions:
-            event.update(extensions)
-        if isinstance(data, bytes | bytearray | memoryview):
-            event["datacontenttype"] = OCTETS
-            event["data_base64"] = base64.b64encode(data).decode()
-        elif data is not None:
-            event["datacontenttype"] = JSON
-            event["data"] = data
-        try:
-            body = pydantic_core.to_json(event)
-        except pydantic_core.PydanticSerializationError as exc:
-            raise InvalidEvent(f"event data is not JSON-serializable: {exc}") from exc
         out = headers if headers is not None else {}
         out[CONTENT_TYPE] = STRUCTURED
+        if extensions or data is None or isinstance(data, bytes | bytearray | memoryview):
+            body = _structured_body(id, source, type, time, subject, dataschema, extensions, data)
+        else:
+            body = _structured_json(id, source, type, time, subject, dataschema, data)
         return Message(topic, body, out)
 
     body, content_type = encode_data(data)
@@ -267,6 +247,81 @@ def to_message(
     return Message(topic, body, h)
 
 
+_prefixes: dict[tuple[str, str, str | None, str | None], bytes] = {}
+_MAX_PREFIXES = 1024
+
+
+def _structured_json(
+    id: str,
+    source: str,
+    type: str,
+    time: str | None,
+    subject: str | None,
+    dataschema: str | None,
+    data: Any,
+) -> bytes:
+    """A structured event with JSON data, in the common shape (no extensions).
+
+    A publisher sends many events that differ only in id, time and data: the attributes that
+    repeat are encoded once per (source, type, subject, dataschema) as a prefix, so an event
+    costs the encoding of its data and two short strings, not of a whole envelope dict.
+    """
+    key = (source, type, subject, dataschema)
+    prefix = _prefixes.get(key)
+    if prefix is None:
+        attrs: dict[str, str] = {"specversion": SPECVERSION, "source": source, "type": type}
+        if subject is not None:
+            attrs["subject"] = subject
+        if dataschema is not None:
+            attrs["dataschema"] = dataschema
+        attrs["datacontenttype"] = JSON
+        if len(_prefixes) >= _MAX_PREFIXES:
+            _prefixes.clear()
+        prefix = _prefixes[key] = pydantic_core.to_json(attrs)[:-1]  # without the closing }
+    try:
+        encoded = pydantic_core.to_json(data)
+    except pydantic_core.PydanticSerializationError as exc:
+        raise InvalidEvent(f"event data is not JSON-serializable: {exc}") from exc
+    to_json = pydantic_core.to_json
+    if time is None:
+        return b"".join((prefix, b',"id":', to_json(id), b',"data":', encoded, b"}"))
+    return b"".join(
+        (prefix, b',"id":', to_json(id), b',"time":', to_json(time), b',"data":', encoded, b"}")
+    )
+
+
+def _structured_body(
+    id: str,
+    source: str,
+    type: str,
+    time: str | None,
+    subject: str | None,
+    dataschema: str | None,
+    extensions: Mapping[str, Any] | None,
+    data: Any,
+) -> bytes:
+    """A structured event in any shape: extensions, no data, or bytes as ``data_base64``."""
+    event: dict[str, Any] = {"specversion": SPECVERSION, "id": id, "source": source, "type": type}
+    if time is not None:
+        event["time"] = time
+    if subject is not None:
+        event["subject"] = subject
+    if dataschema is not None:
+        event["dataschema"] = dataschema
+    if extensions:
+        event.update(extensions)
+    if isinstance(data, bytes | bytearray | memoryview):
+        event["datacontenttype"] = OCTETS
+        event["data_base64"] = base64.b64encode(data).decode()
+    elif data is not None:
+        event["datacontenttype"] = JSON
+        event["data"] = data
+    try:
+        return pydantic_core.to_json(event)
+    except pydantic_core.PydanticSerializationError as exc:
+        raise InvalidEvent(f"event data is not JSON-serializable: {exc}") from exc
+
+
 def _attr_str(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -278,8 +333,27 @@ def _attr_str(value: Any) -> str:
 
 
 def is_structured(message: Message) -> bool:
-    content_type = message.headers.get(CONTENT_TYPE)
-    return content_type is not None and content_type.startswith(STRUCTURED)
+    """Structured mode: the CloudEvents JSON content type, or (NATS's binding, which carries
+    the JSON event format as the whole payload) no content type and no ``ce-*`` attributes
+    and a body that is a JSON object."""
+    headers = message.headers
+    content_type = headers.get(CONTENT_TYPE)
+    if content_type is not None:
+        return content_type.startswith(STRUCTURED)
+    return "ce-specversion" not in headers and message.body.lstrip()[:1] == b"{"
+
+
+def event_id_of(message: Message) -> str | None:
+    """The event id of a CloudEvent message in either mode, for logs (None if it has none)."""
+    event_id = message.headers.get("ce-id")
+    if event_id is None and is_structured(message):
+        try:
+            obj = pydantic_core.from_json(message.body)
+        except ValueError:
+            return None
+        found = obj.get("id") if isinstance(obj, dict) else None
+        return found if isinstance(found, str) else None
+    return event_id
 
 
 def decode_attributes(message: Message) -> tuple[dict[str, Any], Any, bool]:
@@ -335,7 +409,8 @@ def _require(attrs: Mapping[str, Any], topic: str) -> None:
     if missing:
         raise InvalidEvent(
             f"message on {topic!r} is not a CloudEvent: missing {', '.join(missing)} "
-            "(binary mode needs ce-id, ce-source, ce-type and ce-specversion headers)"
+            "(binary mode needs ce-id, ce-source, ce-type and ce-specversion headers; "
+            "structured mode a JSON object with those attributes)"
         )
     if attrs["specversion"] != SPECVERSION:
         raise InvalidEvent(

@@ -18,12 +18,14 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, get_args, get_origin
 
 import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
 from .context import Context
+from .envelopes import EnvelopeReader, event_from_attributes
 from .errors import ConfigError, InvalidEvent
 from .events import (
     CONTENT_TYPE,
@@ -34,6 +36,7 @@ from .events import (
     decode_attributes,
     event_from_headers,
     is_json,
+    is_structured,
 )
 from .message import Message
 
@@ -45,12 +48,20 @@ _EMPTY = inspect.Parameter.empty
 class DataCodec:
     """Validates incoming data as one type (from JSON bytes or decoded JSON) and dumps it."""
 
-    __slots__ = ("_adapter", "_raw", "type")
+    __slots__ = ("_adapter", "_envelope", "_raw", "type")
 
     def __init__(self, tp: Any) -> None:
         self.type = tp
         self._raw = tp is bytes
         self._adapter: TypeAdapter[Any] | None = None if tp is Any else TypeAdapter(tp)
+        self._envelope: EnvelopeReader | None = None
+
+    def envelope(self) -> EnvelopeReader | None:
+        """The one-pass reader of structured events with this data type (None for ``bytes``
+        data, which structured mode carries as ``data_base64``); made on first use."""
+        if self._envelope is None and not self._raw:
+            self._envelope = EnvelopeReader(self.type)
+        return self._envelope
 
     def from_body(self, body: bytes, json_body: bool) -> Any:
         if self._raw:
@@ -110,11 +121,20 @@ class HandlerSignature:
 
     def build_args(self, message: Message, ctx: Context | None) -> list[Any]:
         """Decode ``message`` into the handler's positional arguments (raises InvalidEvent)."""
+        if self.data_only:
+            return [self.decode(message)]
         return self.arrange(self.decode(message) if self.data_param is not None else None, ctx)
 
     def arrange(self, data: Any, ctx: Context | None) -> list[Any]:
         """The handler's positional arguments, from the decoded data and the context."""
+        if self.data_only:
+            return [data]
         return [data if name == self.data_param else ctx for name in self.positional]
+
+    @cached_property
+    def data_only(self) -> bool:
+        """The handler takes the data (or Event) alone: the common shape, built directly."""
+        return len(self.positional) == 1 and self.data_param is not None
 
     def decode(self, message: Message) -> Any:
         """The data (or the Event, for ``Event[T]`` handlers) of a CloudEvent message."""
@@ -123,16 +143,25 @@ class HandlerSignature:
         headers = message.headers
         try:
             if (
-                headers.get("ce-specversion") == SPECVERSION
+                headers
+                and headers.get("ce-specversion") == SPECVERSION
                 and headers.get("ce-id")
                 and headers.get("ce-source")
                 and headers.get("ce-type")
             ):
-                # Binary mode, the common case: no attribute dict to build and take apart.
+                # Binary mode: no attribute dict to build and take apart.
                 content_type = headers.get(CONTENT_TYPE)
                 json_body = content_type is None or content_type == JSON or is_json(content_type)
                 data = codec.from_body(message.body, json_body)
                 return event_from_headers(headers, data) if self.wants_event else data
+            if (not headers and message.body[:1] == b"{") or is_structured(message):
+                # Structured mode (on NATS without a header block): one validation, for a
+                # valid event; anything else takes the general path, which says what is wrong.
+                envelope = codec.envelope()
+                read = envelope.read(message.body) if envelope is not None else None
+                if read is not None:
+                    attrs, data = read
+                    return event_from_attributes(attrs, data) if self.wants_event else data
             attrs, raw, json_body = decode_attributes(message)
             if isinstance(raw, bytes):
                 data = codec.from_body(raw, json_body)

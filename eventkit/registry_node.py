@@ -23,7 +23,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from ._tasks import TaskHost
 from .brokers import DeliveryPolicy, Subscription
 from .errors import ConfigError
-from .events import decode_attributes
+from .events import decode_attributes, event_id_of
 from .handlers import DataCodec
 from .message import Message
 from .registry import (
@@ -302,7 +302,7 @@ class Registry:
             self.malformed += 1
             log.warning(
                 "ignoring a malformed registry message (event %s): %s",
-                message.headers.get("ce-id"),
+                event_id_of(message),
                 exc,
             )
             return

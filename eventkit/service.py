@@ -24,6 +24,7 @@ from .brokers.base import being_cancelled, stop_all
 from .client import Client, new_node_id
 from .context import Context, current_message
 from .errors import ConfigError, DeadLetter, InvalidEvent
+from .events import event_id_of
 from .message import Message
 from .middleware import Invocation, Middleware, compose
 from .nats_discovery import NatsDiscovery
@@ -370,7 +371,7 @@ class Service(Router):
                     "%s failed on %r (event %s, attempt %d)",
                     signature.name,
                     message.topic,
-                    message.headers.get("ce-id"),
+                    event_id_of(message),
                     message.attempt,
                 )
                 if durable:

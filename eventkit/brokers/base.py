@@ -80,6 +80,10 @@ class Capabilities:
     broker deliver an empty message with ``eventkit-no-responders: 1`` to that reply topic
     (see :func:`eventkit.message.no_responders_reply`). RPC uses it to fail over at once
     instead of waiting for a timeout; without it, callers rely on timeouts and the registry."""
+    structured_events: bool = False
+    """Events go in CloudEvents structured mode unless the publisher says otherwise: the
+    broker's binding carries the JSON event format as the whole body (NATS). Either mode is
+    read on every broker."""
 
 
 @runtime_checkable

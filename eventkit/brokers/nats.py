@@ -45,6 +45,7 @@ from ..errors import (
     PublishError,
     UnsupportedFeature,
 )
+from ..events import CONTENT_TYPE, STRUCTURED, event_id_of
 from ..message import REPLY_TO, Message
 from ..topics import matches, validate_topic
 from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler, guarded
@@ -81,8 +82,6 @@ class NatsBroker(BaseBroker):
     (JetStream stream replicas in a cluster), and ``options`` (passed to nats-py's connect).
     """
 
-    capabilities = Capabilities(queue_groups=True, durable=True, ordered=True, no_responders=True)
-
     def __init__(self, url: str = "nats://127.0.0.1:4222", **options: Any) -> None:
         self.settings: NatsSettings = parse_settings(url, **options)
         self.url = self.settings.display
@@ -95,6 +94,7 @@ class NatsBroker(BaseBroker):
         self._captured: dict[str, bool] = {}
         self._stream_subjects: list[str] | None = None  # every stream's subjects, when known
         self._stream_first_tokens: set[str] = set()
+        self._wildcard_stream = False  # a stream whose first subject token is a wildcard
         self._advisories: NatsSub | None = None
         self._refreshing = False
         self._stale = False
@@ -102,6 +102,7 @@ class NatsBroker(BaseBroker):
         self._lingering: list[DurableSubscription] = []
         self._connect_error: Exception | None = None
         self._fast_size_limit = 0
+        self.capabilities = self._capabilities(durable=True, max_payload=None)
 
     # -- connection ------------------------------------------------------------------------
 
@@ -149,14 +150,10 @@ class NatsBroker(BaseBroker):
         nc.options["max_reconnect_attempts"] = -1  # connected once: keep reconnecting
         self._nc = nc
         info = nc._server_info
-        self.capabilities = Capabilities(
-            queue_groups=True,
-            durable=bool(info.get("jetstream")),
-            ordered=True,
-            no_responders=True,
-            # NATS counts headers in max_payload: leave them room, so that any body up to
-            # the advertised limit fits with ordinary headers.
-            max_payload=nc.max_payload - HEADER_ROOM,
+        # NATS counts headers in max_payload: leave them room, so that any body up to the
+        # advertised limit fits with ordinary headers.
+        self.capabilities = self._capabilities(
+            durable=bool(info.get("jetstream")), max_payload=nc.max_payload - HEADER_ROOM
         )
         self._fast_size_limit = nc.max_payload - HEADER_ROOM - 65536
         await self._tasks.start()
@@ -165,6 +162,16 @@ class NatsBroker(BaseBroker):
                 "$JS.EVENT.ADVISORY.STREAM.>", cb=self._on_stream_advisory
             )
             self._tasks.start_soon(self._expire_captures)
+
+    def _capabilities(self, *, durable: bool, max_payload: int | None) -> Capabilities:
+        return Capabilities(
+            queue_groups=True,
+            durable=durable,
+            ordered=True,
+            no_responders=True,
+            max_payload=max_payload,
+            structured_events=self.settings.content_mode == "structured",
+        )
 
     async def close(self) -> None:
         if self._closed:
@@ -234,14 +241,20 @@ class NatsBroker(BaseBroker):
             self._check_size(message)
         captured = self._captured.get(topic)
         if captured is None:
-            # A new topic: match it against the streams' subjects, listed once (while the
-            # link is down with no list, nobody can say: JetStream's path waits, then decides).
-            if self._down_since and self._stream_subjects is None:
+            if (
+                self._stream_subjects is not None
+                and topic.partition(".")[0] not in self._stream_first_tokens
+                and not self._wildcard_stream
+            ):
+                captured = False  # no stream near this topic (an RPC reply, say): core NATS
+            elif self._down_since and self._stream_subjects is None:
+                # A new topic while the link is down with no list of streams: nobody can
+                # say; JetStream's path waits, then decides.
                 captured = True
             else:
                 captured = await self._lookup_capture(topic)
         if captured:
-            msg_id = message.headers.get("ce-id") or nc._nuid.next().decode()
+            msg_id = event_id_of(message) or nc._nuid.next().decode()
             await self._publish_kept(message, msg_id)
         else:
             await self._publish_core(nc, message)
@@ -258,7 +271,11 @@ class NatsBroker(BaseBroker):
         if self._down_since is not None:
             self._check_outage(topic)
         headers = message.headers
-        if headers:
+        if len(headers) == 1 and headers.get(CONTENT_TYPE) == STRUCTURED:
+            # A structured event alone: NATS's CloudEvents binding is the JSON event format as
+            # the payload, no header block (readers recognise it by its body).
+            reply, wire = "", None
+        elif headers:
             reply = headers.get(REPLY_TO, "")
             if reply:
                 validate_topic(reply)  # a bad subject here would break the connection
@@ -336,9 +353,9 @@ class NatsBroker(BaseBroker):
                 return True
             subjects = [s for config in streams.values() for s in config.get("subjects") or ()]
             self._stream_subjects = subjects
-            self._stream_first_tokens = {s.partition(".")[0] for s in subjects}
-        first = self._stream_first_tokens
-        if topic.partition(".")[0] not in first and "*" not in first and ">" not in first:
+            self._stream_first_tokens = first = {s.partition(".")[0] for s in subjects}
+            self._wildcard_stream = "*" in first or ">" in first
+        if topic.partition(".")[0] not in self._stream_first_tokens and not self._wildcard_stream:
             return False  # no stream near this topic: nothing to remember (RPC replies)
         found = any(matches(pattern, topic) for pattern in subjects)
         if len(self._captured) >= _MAX_CACHED_TOPICS:

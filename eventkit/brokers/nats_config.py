@@ -11,6 +11,7 @@ URL forms::
     nats://token@host:4222                 a token
     tls://host:4222                        TLS required (the system CAs, or tls_ca)
     nats://host:4222?creds=/path/app.creds&tls_ca=/path/ca.pem   file settings in the query
+    nats://host:4222?content_mode=binary   events with ce-* headers instead of structured
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from ..errors import ConfigError
 
 __all__ = ["NatsSettings", "parse_settings"]
 
-_QUERY_KEYS = ("creds", "nkey", "tls_ca", "tls_cert", "tls_key", "name")
+_QUERY_KEYS = ("creds", "nkey", "tls_ca", "tls_cert", "tls_key", "name", "content_mode")
+_CONTENT_MODES = ("structured", "binary")
 _OWN_CALLBACKS = ("error_cb", "disconnected_cb", "reconnected_cb", "closed_cb", "servers")
 
 
@@ -57,6 +59,9 @@ class NatsSettings:
     publish_timeout: float = 10.0
     max_reconnect_buffer: int = 8 * 1024 * 1024
     replicas: int = 1
+    content_mode: str = "structured"
+    """How events are published: ``structured`` (the NATS binding's form: the JSON event
+    format as the payload, no headers) or ``binary`` (attributes in ``ce-*`` headers)."""
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def connect_kwargs(self) -> dict[str, Any]:
@@ -160,6 +165,12 @@ def parse_settings(url: str, **kw: Any) -> NatsSettings:
         raise ConfigError("max_reconnect_buffer must be >= 0 bytes (0: publishes fail at once)")
     if int(merged.get("replicas", 1)) not in (1, 2, 3, 4, 5):
         raise ConfigError("replicas must be between 1 and 5 (JetStream stream replicas)")
+
+    if merged.get("content_mode", "structured") not in _CONTENT_MODES:
+        raise ConfigError(
+            f"content_mode must be one of {', '.join(_CONTENT_MODES)}, "
+            f"got {merged['content_mode']!r}"
+        )
 
     auth = ""
     if merged["user"] is not None:

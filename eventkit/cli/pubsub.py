@@ -114,8 +114,14 @@ def publish(
     ] = None,
     subject: Annotated[str | None, typer.Option(help="CloudEvents subject")] = None,
     structured: Annotated[
-        bool, typer.Option(help="Structured content mode (the whole event in the body)")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--structured/--binary",
+            help="Content mode: the whole event in the body, or attributes in ce-* headers "
+            "(default: the broker's, structured on NATS, binary elsewhere)",
+            show_default=False,
+        ),
+    ] = None,
     broker: BrokerOption = None,
     namespace: NamespaceOption = None,
 ) -> None:
