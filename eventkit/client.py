@@ -251,7 +251,7 @@ class Client:
             subject=subject,
             dataschema=dataschema,
             extensions=extensions,
-            headers=propagated_headers(dict(metadata) if metadata else None),
+            headers=propagated_headers(dict(metadata)) if metadata else propagated_headers(),
             structured=self.broker.capabilities.structured_events
             if structured is None
             else structured,

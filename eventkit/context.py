@@ -37,13 +37,13 @@ def metadata_of(headers: Headers) -> dict[str, str]:
     return {k[n:]: v for k, v in headers.items() if k.startswith(METADATA_PREFIX)}
 
 
-def propagated_headers(metadata: dict[str, str] | None) -> Headers:
+def propagated_headers(metadata: dict[str, str] | None = None) -> Headers:
     """Headers to put on an outgoing message: the current message's metadata, overlaid with
     ``metadata`` given for this message. (Not the deadline: a call sets its own, from
     :func:`inherited_deadline`, and an event outlives the request that caused it.)"""
     out: Headers = {}
     incoming = current_message.get()
-    if incoming is not None:
+    if incoming is not None and incoming.headers:
         for key, value in incoming.headers.items():
             if key.startswith(METADATA_PREFIX):
                 out[key] = value

@@ -55,6 +55,16 @@ class EnvelopeReader:
             return None
         return attrs, attrs.pop("data")
 
+    def event(self, body: bytes) -> Event[Any] | None:
+        """The Event of a valid event in the common shape; None for anything else."""
+        try:
+            attrs: dict[str, Any] = self._validate(body)
+        except ValidationError:
+            return None
+        if attrs["specversion"] != SPECVERSION or "data_base64" in attrs or "data" not in attrs:
+            return None
+        return event_from_attributes(attrs, attrs.pop("data"))
+
 
 def event_from_attributes(attrs: dict[str, Any], data: Any) -> Event[Any]:
     """An Event from checked structured attributes (the dict is consumed: what is left in it

@@ -34,6 +34,7 @@ JSON = "application/json"
 STRUCTURED = "application/cloudevents+json"
 OCTETS = "application/octet-stream"
 CONTENT_TYPE = "content-type"
+_BINARY = (bytes, bytearray, memoryview)  # data sent as it is (base64 in structured mode)
 
 REQUIRED = ("id", "source", "type", "specversion")
 # Attributes with a header of their own; everything else after ``ce-`` is an extension.
@@ -178,7 +179,7 @@ def encode_data(data: Any) -> tuple[bytes, str | None]:
     """The body bytes and datacontenttype for ``data`` in binary mode."""
     if data is None:
         return b"", None
-    if isinstance(data, bytes | bytearray | memoryview):
+    if isinstance(data, _BINARY):
         return bytes(data), OCTETS
     try:
         return pydantic_core.to_json(data), JSON
@@ -216,17 +217,19 @@ def to_message(
 
     ``headers`` (extra, non-CloudEvents headers) is taken over, not copied.
     """
-    if dataschema is None:
-        dataschema = dataschema_of(data)
     if structured:
         out = headers if headers is not None else {}
         out[CONTENT_TYPE] = STRUCTURED
-        if extensions or data is None or isinstance(data, bytes | bytearray | memoryview):
+        if extensions or data is None or isinstance(data, _BINARY):
+            if dataschema is None:
+                dataschema = dataschema_of(data)
             body = _structured_body(id, source, type, time, subject, dataschema, extensions, data)
         else:
             body = _structured_json(id, source, type, time, subject, dataschema, data)
         return Message(topic, body, out)
 
+    if dataschema is None:
+        dataschema = dataschema_of(data)
     body, content_type = encode_data(data)
     h: Headers = headers if headers is not None else {}
     h["ce-specversion"] = SPECVERSION
@@ -247,8 +250,10 @@ def to_message(
     return Message(topic, body, h)
 
 
-_prefixes: dict[tuple[str, str, str | None, str | None], bytes] = {}
+_prefixes: dict[tuple[str, str, str | None, str | None, type], bytes] = {}
 _MAX_PREFIXES = 1024
+_time_text: str | None = None
+_time_json = b"null"
 
 
 def _structured_json(
@@ -263,30 +268,35 @@ def _structured_json(
     """A structured event with JSON data, in the common shape (no extensions).
 
     A publisher sends many events that differ only in id, time and data: the attributes that
-    repeat are encoded once per (source, type, subject, dataschema) as a prefix, so an event
-    costs the encoding of its data and two short strings, not of a whole envelope dict.
+    repeat (and the data class's schema id) are encoded once per (source, type, subject,
+    dataschema, data class) as a prefix, and the time once per millisecond, so an event costs
+    the encoding of its data and its id, not of a whole envelope dict.
     """
-    key = (source, type, subject, dataschema)
+    global _time_text, _time_json
+    key = (source, type, subject, dataschema, data.__class__)
     prefix = _prefixes.get(key)
     if prefix is None:
         attrs: dict[str, str] = {"specversion": SPECVERSION, "source": source, "type": type}
         if subject is not None:
             attrs["subject"] = subject
-        if dataschema is not None:
-            attrs["dataschema"] = dataschema
+        schema = dataschema if dataschema is not None else dataschema_of(data)
+        if schema is not None:
+            attrs["dataschema"] = schema
         attrs["datacontenttype"] = JSON
         if len(_prefixes) >= _MAX_PREFIXES:
             _prefixes.clear()
         prefix = _prefixes[key] = pydantic_core.to_json(attrs)[:-1]  # without the closing }
+    to_json = pydantic_core.to_json
     try:
-        encoded = pydantic_core.to_json(data)
+        encoded = to_json(data)
     except pydantic_core.PydanticSerializationError as exc:
         raise InvalidEvent(f"event data is not JSON-serializable: {exc}") from exc
-    to_json = pydantic_core.to_json
     if time is None:
         return b"".join((prefix, b',"id":', to_json(id), b',"data":', encoded, b"}"))
+    if time is not _time_text:  # now_iso() hands out one string per millisecond
+        _time_text, _time_json = time, to_json(time)
     return b"".join(
-        (prefix, b',"id":', to_json(id), b',"time":', to_json(time), b',"data":', encoded, b"}")
+        (prefix, b',"id":', to_json(id), b',"time":', _time_json, b',"data":', encoded, b"}")
     )
 
 

@@ -25,7 +25,7 @@ import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
 from .context import Context
-from .envelopes import EnvelopeReader, event_from_attributes
+from .envelopes import EnvelopeReader
 from .errors import ConfigError, InvalidEvent
 from .events import (
     CONTENT_TYPE,
@@ -158,10 +158,15 @@ class HandlerSignature:
                 # Structured mode (on NATS without a header block): one validation, for a
                 # valid event; anything else takes the general path, which says what is wrong.
                 envelope = codec.envelope()
-                read = envelope.read(message.body) if envelope is not None else None
-                if read is not None:
-                    attrs, data = read
-                    return event_from_attributes(attrs, data) if self.wants_event else data
+                if envelope is not None:
+                    if self.wants_event:
+                        event = envelope.event(message.body)
+                        if event is not None:
+                            return event
+                    else:
+                        read = envelope.read(message.body)
+                        if read is not None:
+                            return read[1]
             attrs, raw, json_body = decode_attributes(message)
             if isinstance(raw, bytes):
                 data = codec.from_body(raw, json_body)

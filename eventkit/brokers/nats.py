@@ -230,44 +230,23 @@ class NatsBroker(BaseBroker):
     # -- publish ---------------------------------------------------------------------------
 
     async def publish(self, message: Message) -> None:
-        # The hot path: one cached topic check, one size compare, one dict lookup, then
-        # nats-py. Headers go through as the same dict unless a value needs escaping.
+        # The hot path: one dict lookup (a topic seen before was validated and routed then),
+        # one size compare, then nats-py. Headers go through as the same dict unless a value
+        # needs escaping.
         nc = self._nc
         if nc is None or self._closed:
             raise BrokerClosed("publish on a broker that is not connected: call connect() first")
         topic = message.topic
-        validate_topic(topic)
-        if len(message.body) > self._fast_size_limit:
-            self._check_size(message)
         captured = self._captured.get(topic)
         if captured is None:
-            if (
-                self._stream_subjects is not None
-                and topic.partition(".")[0] not in self._stream_first_tokens
-                and not self._wildcard_stream
-            ):
-                captured = False  # no stream near this topic (an RPC reply, say): core NATS
-            elif self._down_since and self._stream_subjects is None:
-                # A new topic while the link is down with no list of streams: nobody can
-                # say; JetStream's path waits, then decides.
-                captured = True
-            else:
-                captured = await self._lookup_capture(topic)
+            validate_topic(topic)
+            captured = await self._route(topic)
+        if len(message.body) > self._fast_size_limit:
+            self._check_size(message)
         if captured:
             msg_id = event_id_of(message) or nc._nuid.next().decode()
-            await self._publish_kept(message, msg_id)
-        else:
-            await self._publish_core(nc, message)
-
-    def _check_size(self, message: Message) -> None:
-        """Bodies near the limit: the limit itself, then headers included (NATS counts both)."""
-        self.check_publish(message)  # the shared check and message (PayloadTooLarge)
-        limit = self.capabilities.max_payload
-        if limit is not None:
-            self._check_size_with_headers(message, limit + HEADER_ROOM)
-
-    async def _publish_core(self, nc: Client, message: Message) -> None:
-        topic = message.topic
+            if await self._publish_kept(message, msg_id):
+                return  # else no stream stores it after all: core NATS
         if self._down_since is not None:
             self._check_outage(topic)
         headers = message.headers
@@ -299,6 +278,32 @@ class NatsBroker(BaseBroker):
         except NatsError as exc:
             raise PublishError(f"publish to {topic!r} failed: {exc}") from exc
 
+    async def _route(self, topic: str) -> bool:
+        """Whether a new topic goes through JetStream (a stream stores it), remembered."""
+        if (
+            self._stream_subjects is not None
+            and topic.partition(".")[0] not in self._stream_first_tokens
+            and not self._wildcard_stream
+        ):
+            captured = False  # no stream near this topic: core NATS
+        elif self._down_since and self._stream_subjects is None:
+            # The link is down and the streams were never listed: nobody can say. JetStream's
+            # path waits for the link, then decides (and the topic is asked about again).
+            return True
+        else:
+            captured = await self._lookup_capture(topic)
+        if len(self._captured) >= _MAX_CACHED_TOPICS:  # every RPC reply has a topic of its own
+            self._captured = {t: True for t, kept in self._captured.items() if kept}
+        self._captured[topic] = captured
+        return captured
+
+    def _check_size(self, message: Message) -> None:
+        """Bodies near the limit: the limit itself, then headers included (NATS counts both)."""
+        self.check_publish(message)  # the shared check and message (PayloadTooLarge)
+        limit = self.capabilities.max_payload
+        if limit is not None:
+            self._check_size_with_headers(message, limit + HEADER_ROOM)
+
     def _check_outage(self, topic: str) -> None:
         down = self._down_since
         if down is not None and time.monotonic() - down > self.settings.publish_timeout:
@@ -316,8 +321,9 @@ class NatsBroker(BaseBroker):
                 f"server's max_payload of {limit} bytes; nothing was sent"
             )
 
-    async def _publish_kept(self, message: Message, msg_id: str) -> None:
-        """Publish so that a stream keeps it (JetStream ack), or as core NATS if none does."""
+    async def _publish_kept(self, message: Message, msg_id: str) -> bool:
+        """Publish so that a stream keeps it (JetStream ack); False if no stream does (the
+        caller then publishes it as core NATS)."""
         nc = self._client()
         if self._down_since is not None:
             self._check_outage(message.topic)
@@ -331,7 +337,7 @@ class NatsBroker(BaseBroker):
         )
         if not stored:
             self._captured[message.topic] = False
-            await self._publish_core(nc, message)
+        return stored
 
     async def _lookup_capture(self, topic: str) -> bool:
         """Whether a stream stores ``topic``, matched locally against the subjects of every
@@ -356,12 +362,8 @@ class NatsBroker(BaseBroker):
             self._stream_first_tokens = first = {s.partition(".")[0] for s in subjects}
             self._wildcard_stream = "*" in first or ">" in first
         if topic.partition(".")[0] not in self._stream_first_tokens and not self._wildcard_stream:
-            return False  # no stream near this topic: nothing to remember (RPC replies)
-        found = any(matches(pattern, topic) for pattern in subjects)
-        if len(self._captured) >= _MAX_CACHED_TOPICS:
-            self._forget_uncaptured()
-        self._captured[topic] = found
-        return found
+            return False  # no stream near this topic
+        return any(matches(pattern, topic) for pattern in subjects)
 
     async def _on_stream_advisory(self, msg: Msg) -> None:
         """A stream was made, changed or deleted: forget the topics found uncaptured, now

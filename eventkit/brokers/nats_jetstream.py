@@ -310,7 +310,8 @@ class DurableSubscription:
         meta = msg.metadata
         msg_id = f"dl-{meta.stream}-{meta.sequence.stream}"
         try:
-            await self._broker._publish_kept(dead, msg_id)
+            if not await self._broker._publish_kept(dead, msg_id):
+                await self._broker.publish(dead)  # no stream keeps it: core subscribers only
         except Exception as exc:  # never lose it: leave it to be redelivered
             log.error("could not dead-letter message on %r: %s", message.topic, exc)
             await _quietly(msg.nak(delay=self._policy.backoff_max))
