@@ -89,9 +89,11 @@ class Event(Generic[T]):
 
     @property
     def time(self) -> datetime | None:
+        # Parsed on each read, not cached over the string: the attribute stays as it came
+        # (a datetime would be formatted back with microseconds, a different attribute).
         if isinstance(self._time, str):
             try:
-                self._time = datetime.fromisoformat(self._time)
+                return datetime.fromisoformat(self._time)
             except ValueError:
                 return None
         return self._time
@@ -414,8 +416,22 @@ def is_json(content_type: Any) -> bool:
     return base == JSON or base.endswith("+json") or base == "text/json"
 
 
+_STRING_ATTRIBUTES = ("time", "subject", "dataschema", "datacontenttype")
+
+
 def _require(attrs: Mapping[str, Any], topic: str) -> None:
     missing = [name for name in REQUIRED if not attrs.get(name)]
+    if not missing:
+        wrong = [
+            name
+            for name in (*REQUIRED, *_STRING_ATTRIBUTES)
+            if name in attrs and not isinstance(attrs[name], str)
+        ]
+        if wrong:
+            raise InvalidEvent(
+                f"message on {topic!r} is not a valid CloudEvent: "
+                f"{', '.join(wrong)} must be string(s)"
+            )
     if missing:
         raise InvalidEvent(
             f"message on {topic!r} is not a CloudEvent: missing {', '.join(missing)} "

@@ -8,13 +8,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from functools import partial
 
+import anyio.to_thread
+import nats
 import pytest
 import yaml
+from nats.aio.msg import Msg
 
+from tests.conformance.util import wait_until
 from tests.servers import free_port, require_server
 
-from .util import EVENTKIT, Background, env_for, eventkit, namespace, run_service, wait_listed
+from .util import (
+    EVENTKIT,
+    NATS,
+    Background,
+    env_for,
+    eventkit,
+    namespace,
+    run_service,
+    wait_listed,
+)
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +157,49 @@ def test_watch_tails_what_publish_sends(env: dict[str, str]) -> None:
     assert any(
         f"{topic}.a" in line and "demo.created" in line and '{"n":1}' in line for line in text.lines
     )
+
+
+@pytest.mark.anyio
+async def test_publish_content_mode_flags(env: dict[str, str]) -> None:
+    topic = f"demo.{env['EVENTKIT_NAMESPACE']}.modes"
+    binary_env = {**env, "EVENTKIT_BROKER": f"{NATS}?content_mode=binary"}
+    runs = [
+        (env, []),
+        (env, ["--binary"]),
+        (env, ["--structured"]),
+        (binary_env, []),
+        (binary_env, ["--structured"]),
+    ]
+    seen: list[Msg] = []
+
+    async def on_msg(msg: Msg) -> None:
+        seen.append(msg)
+
+    nc = await nats.connect(NATS)
+    try:
+        await nc.subscribe(topic, cb=on_msg)
+        await nc.flush()
+        ids = []
+        for run_env, flags in runs:
+            run = partial(eventkit, "publish", topic, '{"n": 1}', *flags, env=run_env)
+            result = await anyio.to_thread.run_sync(run)
+            assert result.returncode == 0, result.stderr
+            ids.append(result.stdout.strip())
+        await wait_until(lambda: len(seen) >= len(runs), what=f"{len(runs)} events")
+    finally:
+        await nc.close()
+    modes = []
+    for msg, event_id in zip(seen, ids, strict=True):
+        if msg.headers and "ce-id" in msg.headers:
+            assert msg.headers["ce-id"] == event_id
+            assert json.loads(msg.data) == {"n": 1}
+            modes.append("binary")
+        else:
+            assert not msg.headers
+            event = json.loads(msg.data)
+            assert event["id"] == event_id and event["data"] == {"n": 1}
+            modes.append("structured")
+    assert modes == ["structured", "binary", "structured", "binary", "structured"]
 
 
 def test_a_broker_that_does_not_answer_says_how_to_start_one() -> None:

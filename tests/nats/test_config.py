@@ -158,3 +158,37 @@ def test_stream_names_are_valid_and_distinct() -> None:
     assert stream_name("shop") == "eventkit-shop"
     odd = stream_name("a:b")
     assert odd.startswith("eventkit-a_b-") and odd != stream_name("a_b")
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "mode"),
+    [
+        ("nats://h:4222", {}, "structured"),
+        ("nats://h:4222?content_mode=structured", {}, "structured"),
+        ("nats://h:4222?content_mode=binary", {}, "binary"),
+        ("nats://h:4222", {"content_mode": "binary"}, "binary"),
+        ("nats://h:4222", {"content_mode": "structured"}, "structured"),
+        ("nats://h:4222?content_mode=binary", {"content_mode": "structured"}, "structured"),
+        ("tls://u:p@a:4222,b:4222?content_mode=binary&name=app", {}, "binary"),
+    ],
+)
+def test_content_mode_from_the_url_or_a_keyword(
+    url: str, options: dict[str, str], mode: str
+) -> None:
+    assert parse_settings(url, **options).content_mode == mode
+    broker = NatsBroker(url, **options)  # capabilities are known before connecting
+    assert broker.capabilities.structured_events is (mode == "structured")
+    assert from_url(url, **options).capabilities.structured_events is (mode == "structured")
+
+
+@pytest.mark.parametrize("bad", ["", "Binary", "json", "structured,binary"])
+def test_an_unknown_content_mode_is_a_config_error_naming_the_modes(bad: str) -> None:
+    with pytest.raises(ConfigError, match=r"content_mode must be one of structured, binary"):
+        NatsBroker(f"nats://h:4222?content_mode={bad}")
+    with pytest.raises(ConfigError, match=r"structured, binary, got " + repr(bad)):
+        NatsBroker("nats://h:4222", content_mode=bad)
+
+
+def test_only_nats_publishes_structured_by_default() -> None:
+    for url in ("memory://content-mode", "amqp://guest:guest@127.0.0.1:5672/", "http://h:8080"):
+        assert from_url(url).capabilities.structured_events is False, url
