@@ -15,7 +15,7 @@ from typing import Annotated, Any, NotRequired, Required, cast
 from pydantic import ConfigDict, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from .events import SPECVERSION, Event
+from .events import SPECVERSION, Event, build_event
 
 __all__ = ["EnvelopeReader"]
 
@@ -57,28 +57,5 @@ class EnvelopeReader:
 
     def event(self, body: bytes) -> Event[Any] | None:
         """The Event of a valid event in the common shape; None for anything else."""
-        try:
-            attrs: dict[str, Any] = self._validate(body)
-        except ValidationError:
-            return None
-        if attrs["specversion"] != SPECVERSION or "data_base64" in attrs or "data" not in attrs:
-            return None
-        return event_from_attributes(attrs, attrs.pop("data"))
-
-
-def event_from_attributes(attrs: dict[str, Any], data: Any) -> Event[Any]:
-    """An Event from checked structured attributes (the dict is consumed: what is left in it
-    after the core attributes are the extensions)."""
-    event: Event[Any] = Event.__new__(Event)
-    pop = attrs.pop
-    event.id = pop("id")
-    event.source = pop("source")
-    event.type = pop("type")
-    event.specversion = pop("specversion")
-    event._time = pop("time", None)
-    event.datacontenttype = pop("datacontenttype", None)
-    event.subject = pop("subject", None)
-    event.dataschema = pop("dataschema", None)
-    event.extensions = attrs
-    event.data = data
-    return event
+        read = self.read(body)
+        return build_event(*read) if read is not None else None

@@ -466,16 +466,18 @@ def event_from_headers(headers: Headers, data: Any) -> Event[Any]:
 
 
 def build_event(attrs: dict[str, Any], data: Any) -> Event[Any]:
-    """An Event from decoded attributes (the dict is consumed) and validated data."""
-    return Event(
-        id=attrs.pop("id"),
-        source=attrs.pop("source"),
-        type=attrs.pop("type"),
-        specversion=attrs.pop("specversion"),
-        time=attrs.pop("time", None),
-        datacontenttype=attrs.pop("datacontenttype", None),
-        subject=attrs.pop("subject", None),
-        dataschema=attrs.pop("dataschema", None),
-        extensions=attrs,
-        data=data,
-    )
+    """An Event from checked attributes (the dict is consumed: what is left in it after the
+    core attributes are the extensions) and the decoded data."""
+    event: Event[Any] = Event.__new__(Event)
+    pop = attrs.pop
+    event.id = pop("id")
+    event.source = pop("source")
+    event.type = pop("type")
+    event.specversion = pop("specversion")
+    event._time = pop("time", None)
+    event.datacontenttype = pop("datacontenttype", None)
+    event.subject = pop("subject", None)
+    event.dataschema = pop("dataschema", None)
+    event.extensions = attrs
+    event.data = data
+    return event

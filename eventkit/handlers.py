@@ -48,13 +48,16 @@ _EMPTY = inspect.Parameter.empty
 class DataCodec:
     """Validates incoming data as one type (from JSON bytes or decoded JSON) and dumps it."""
 
-    __slots__ = ("_adapter", "_envelope", "_raw", "type")
+    __slots__ = ("_adapter", "_envelope", "_raw", "_validate_json", "type")
 
     def __init__(self, tp: Any) -> None:
         self.type = tp
         self._raw = tp is bytes
         self._adapter: TypeAdapter[Any] | None = None if tp is Any else TypeAdapter(tp)
         self._envelope: EnvelopeReader | None = None
+        # The core validator's own method, taken on first use (when a model built lazily is
+        # complete): TypeAdapter.validate_json adds a Python layer to every message.
+        self._validate_json: Callable[[bytes], Any] | None = None
 
     def envelope(self) -> EnvelopeReader | None:
         """The one-pass reader of structured events with this data type (None for ``bytes``
@@ -76,7 +79,10 @@ class DataCodec:
             return self.from_value(None)
         if self._adapter is None:
             return pydantic_core.from_json(body)
-        return self._adapter.validate_json(body)
+        validate = self._validate_json
+        if validate is None:
+            validate = self._validate_json = self._adapter.validator.validate_json
+        return validate(body)
 
     def from_value(self, value: Any) -> Any:
         if self._adapter is None or (self._raw and isinstance(value, bytes)):

@@ -71,6 +71,35 @@ _HOW_TO_START = (
 )
 
 
+class _StreamHeads:
+    """The first two tokens of the streams' subjects, to tell at once that no stream can
+    store a topic: most publishes (and every RPC reply, each on a topic of its own) go to
+    topics no stream is near, and need no pattern matching."""
+
+    __slots__ = ("_heads", "_loose", "_wild")
+
+    def __init__(self, subjects: list[str]) -> None:
+        self._heads: set[str] = set()  # "a.b" of subjects whose first two tokens are literal
+        self._loose: set[str] = set()  # first tokens of subjects with a wildcard second token
+        self._wild = False  # a subject whose first token is a wildcard: near everything
+        for subject in subjects:
+            first, _, rest = subject.partition(".")
+            second = rest.partition(".")[0]
+            if first in ("*", ">"):
+                self._wild = True
+            elif second in ("*", ">", ""):
+                self._loose.add(first)
+            else:
+                self._heads.add(f"{first}.{second}")
+
+    def near(self, topic: str) -> bool:
+        """False when no subject can match ``topic``; True means: match the patterns."""
+        if self._wild:
+            return True
+        first, _, rest = topic.partition(".")
+        return first in self._loose or f"{first}.{rest.partition('.')[0]}" in self._heads
+
+
 class NatsBroker(BaseBroker):
     """A NATS broker: ``NatsBroker("nats://127.0.0.1:4222")``.
 
@@ -93,8 +122,7 @@ class NatsBroker(BaseBroker):
         self._down_since: float | None = None
         self._captured: dict[str, bool] = {}
         self._stream_subjects: list[str] | None = None  # every stream's subjects, when known
-        self._stream_first_tokens: set[str] = set()
-        self._wildcard_stream = False  # a stream whose first subject token is a wildcard
+        self._stream_heads = _StreamHeads([])
         self._advisories: NatsSub | None = None
         self._refreshing = False
         self._stale = False
@@ -280,12 +308,8 @@ class NatsBroker(BaseBroker):
 
     async def _route(self, topic: str) -> bool:
         """Whether a new topic goes through JetStream (a stream stores it), remembered."""
-        if (
-            self._stream_subjects is not None
-            and topic.partition(".")[0] not in self._stream_first_tokens
-            and not self._wildcard_stream
-        ):
-            captured = False  # no stream near this topic: core NATS
+        if self._stream_subjects is not None and not self._stream_heads.near(topic):
+            captured = False  # no stream near this topic (an RPC reply, say): core NATS
         elif self._down_since and self._stream_subjects is None:
             # The link is down and the streams were never listed: nobody can say. JetStream's
             # path waits for the link, then decides (and the topic is asked about again).
@@ -359,9 +383,8 @@ class NatsBroker(BaseBroker):
                 return True
             subjects = [s for config in streams.values() for s in config.get("subjects") or ()]
             self._stream_subjects = subjects
-            self._stream_first_tokens = first = {s.partition(".")[0] for s in subjects}
-            self._wildcard_stream = "*" in first or ">" in first
-        if topic.partition(".")[0] not in self._stream_first_tokens and not self._wildcard_stream:
+            self._stream_heads = _StreamHeads(subjects)
+        if not self._stream_heads.near(topic):
             return False  # no stream near this topic
         return any(matches(pattern, topic) for pattern in subjects)
 
