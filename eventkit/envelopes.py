@@ -15,7 +15,7 @@ from typing import Annotated, Any, NotRequired, Required, cast
 from pydantic import ConfigDict, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from .events import SPECVERSION, Event, build_event
+from .events import SPECVERSION
 
 __all__ = ["EnvelopeReader"]
 
@@ -54,8 +54,3 @@ class EnvelopeReader:
         if attrs["specversion"] != SPECVERSION or "data_base64" in attrs or "data" not in attrs:
             return None
         return attrs, attrs.pop("data")
-
-    def event(self, body: bytes) -> Event[Any] | None:
-        """The Event of a valid event in the common shape; None for anything else."""
-        read = self.read(body)
-        return build_event(*read) if read is not None else None

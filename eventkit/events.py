@@ -322,7 +322,7 @@ def _structured_body(
         event["dataschema"] = dataschema
     if extensions:
         event.update(extensions)
-    if isinstance(data, bytes | bytearray | memoryview):
+    if isinstance(data, _BINARY):
         event["datacontenttype"] = OCTETS
         event["data_base64"] = base64.b64encode(data).decode()
     elif data is not None:
@@ -352,7 +352,10 @@ def is_structured(message: Message) -> bool:
     content_type = headers.get(CONTENT_TYPE)
     if content_type is not None:
         return content_type.startswith(STRUCTURED)
-    return "ce-specversion" not in headers and message.body.lstrip()[:1] == b"{"
+    if "ce-specversion" in headers:
+        return False
+    body = message.body
+    return body[:1] == b"{" or body.lstrip()[:1] == b"{"
 
 
 def event_id_of(message: Message) -> str | None:
@@ -421,22 +424,20 @@ _STRING_ATTRIBUTES = ("time", "subject", "dataschema", "datacontenttype")
 
 def _require(attrs: Mapping[str, Any], topic: str) -> None:
     missing = [name for name in REQUIRED if not attrs.get(name)]
-    if not missing:
-        wrong = [
-            name
-            for name in (*REQUIRED, *_STRING_ATTRIBUTES)
-            if name in attrs and not isinstance(attrs[name], str)
-        ]
-        if wrong:
-            raise InvalidEvent(
-                f"message on {topic!r} is not a valid CloudEvent: "
-                f"{', '.join(wrong)} must be string(s)"
-            )
     if missing:
         raise InvalidEvent(
             f"message on {topic!r} is not a CloudEvent: missing {', '.join(missing)} "
             "(binary mode needs ce-id, ce-source, ce-type and ce-specversion headers; "
             "structured mode a JSON object with those attributes)"
+        )
+    wrong = [
+        name
+        for name in (*REQUIRED, *_STRING_ATTRIBUTES)
+        if name in attrs and not isinstance(attrs[name], str)
+    ]
+    if wrong:
+        raise InvalidEvent(
+            f"message on {topic!r} is not a valid CloudEvent: {', '.join(wrong)} must be string(s)"
         )
     if attrs["specversion"] != SPECVERSION:
         raise InvalidEvent(

@@ -127,8 +127,6 @@ class HandlerSignature:
 
     def build_args(self, message: Message, ctx: Context | None) -> list[Any]:
         """Decode ``message`` into the handler's positional arguments (raises InvalidEvent)."""
-        if self.data_only:
-            return [self.decode(message)]
         return self.arrange(self.decode(message) if self.data_param is not None else None, ctx)
 
     def arrange(self, data: Any, ctx: Context | None) -> list[Any]:
@@ -160,19 +158,13 @@ class HandlerSignature:
                 json_body = content_type is None or content_type == JSON or is_json(content_type)
                 data = codec.from_body(message.body, json_body)
                 return event_from_headers(headers, data) if self.wants_event else data
-            if (not headers and message.body[:1] == b"{") or is_structured(message):
+            if is_structured(message):
                 # Structured mode (on NATS without a header block): one validation, for a
                 # valid event; anything else takes the general path, which says what is wrong.
                 envelope = codec.envelope()
-                if envelope is not None:
-                    if self.wants_event:
-                        event = envelope.event(message.body)
-                        if event is not None:
-                            return event
-                    else:
-                        read = envelope.read(message.body)
-                        if read is not None:
-                            return read[1]
+                read = envelope.read(message.body) if envelope is not None else None
+                if read is not None:
+                    return build_event(*read) if self.wants_event else read[1]
             attrs, raw, json_body = decode_attributes(message)
             if isinstance(raw, bytes):
                 data = codec.from_body(raw, json_body)

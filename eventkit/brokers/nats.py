@@ -307,15 +307,26 @@ class NatsBroker(BaseBroker):
             raise PublishError(f"publish to {topic!r} failed: {exc}") from exc
 
     async def _route(self, topic: str) -> bool:
-        """Whether a new topic goes through JetStream (a stream stores it), remembered."""
-        if self._stream_subjects is not None and not self._stream_heads.near(topic):
-            captured = False  # no stream near this topic (an RPC reply, say): core NATS
-        elif self._down_since and self._stream_subjects is None:
-            # The link is down and the streams were never listed: nobody can say. JetStream's
-            # path waits for the link, then decides (and the topic is asked about again).
-            return True
+        """Whether a new topic goes through JetStream (a stream stores it), remembered.
+
+        Matched locally against the subjects of every stream, listed once (one JetStream
+        call), not per topic, so a new topic (every RPC reply has its own) costs no round
+        trip. The list is dropped when a stream changes (JetStream advisories) or a minute
+        passes."""
+        if not self.capabilities.durable:
+            captured = False  # no JetStream: nothing is stored
         else:
-            captured = await self._lookup_capture(topic)
+            subjects = self._stream_subjects
+            if subjects is None:
+                subjects = None if self._down_since else await self._list_stream_subjects()
+                if subjects is None:
+                    # Nobody can say now (the link down, JetStream busy): JetStream's path
+                    # waits, then falls back to core NATS once sure no stream takes it; the
+                    # topic is routed again next time.
+                    return True
+            captured = self._stream_heads.near(topic) and any(
+                matches(pattern, topic) for pattern in subjects
+            )
         if len(self._captured) >= _MAX_CACHED_TOPICS:  # every RPC reply has a topic of its own
             self._captured = {t: True for t, kept in self._captured.items() if kept}
         self._captured[topic] = captured
@@ -363,30 +374,19 @@ class NatsBroker(BaseBroker):
             self._captured[message.topic] = False
         return stored
 
-    async def _lookup_capture(self, topic: str) -> bool:
-        """Whether a stream stores ``topic``, matched locally against the subjects of every
-        stream: the streams are listed once (one JetStream call), not per topic, so a new
-        topic (every RPC reply has its own) costs no round trip. The list is dropped when a
-        stream changes (JetStream advisories) or a minute passes."""
-        if not self.capabilities.durable:
-            return False
-        subjects = self._stream_subjects
-        if subjects is None:
-            try:
-                streams = await list_streams(self._client())
-            except UnsupportedFeature:  # no JetStream on this server: nothing is stored
-                streams = {}
-            except BrokerError as exc:
-                # JetStream busy (a cluster electing) or the link down: publish through
-                # JetStream, which falls back to core NATS once sure no stream takes it.
-                log.debug("could not list streams for %r: %s", topic, exc)
-                return True
-            subjects = [s for config in streams.values() for s in config.get("subjects") or ()]
-            self._stream_subjects = subjects
-            self._stream_heads = _StreamHeads(subjects)
-        if not self._stream_heads.near(topic):
-            return False  # no stream near this topic
-        return any(matches(pattern, topic) for pattern in subjects)
+    async def _list_stream_subjects(self) -> list[str] | None:
+        """Every stream's subjects, listed and kept; None when JetStream cannot answer now."""
+        try:
+            streams = await list_streams(self._client())
+        except UnsupportedFeature:  # no JetStream on this server: nothing is stored
+            streams = {}
+        except BrokerError as exc:  # JetStream busy (a cluster electing) or the link down
+            log.debug("could not list streams: %s", exc)
+            return None
+        subjects = [s for config in streams.values() for s in config.get("subjects") or ()]
+        self._stream_subjects = subjects
+        self._stream_heads = _StreamHeads(subjects)
+        return subjects
 
     async def _on_stream_advisory(self, msg: Msg) -> None:
         """A stream was made, changed or deleted: forget the topics found uncaptured, now
