@@ -22,6 +22,7 @@ import pydantic_core
 from pydantic import TypeAdapter
 
 from .brokers import DeliveryPolicy, Subscription
+from .brokers.base import inline
 from .context import (
     ADDRESS,
     CALLER,
@@ -429,5 +430,7 @@ class ServiceClient:
         return EndpointClient(self._client, self.service, name, response, **self._options)
 
 
-# It only resolves a future: nothing in it can let a cancellation escape.
+# It only resolves a future: nothing in it can let a cancellation escape, and it never
+# suspends, so a broker may run it in its read loop (one hand-off less per reply).
 Caller._on_reply._eventkit_guarded = True  # type: ignore[attr-defined]
+inline(Caller._on_reply)  # type: ignore[arg-type]

@@ -27,6 +27,8 @@ __all__ = [
     "Subscription",
     "being_cancelled",
     "guarded",
+    "inline",
+    "is_inline",
     "stop_all",
 ]
 
@@ -260,3 +262,15 @@ def guarded(handler: MessageHandler) -> MessageHandler:
 
     run._eventkit_guarded = True  # type: ignore[attr-defined]
     return run
+
+
+def inline(handler: MessageHandler) -> MessageHandler:
+    """Mark ``handler`` as one that never suspends and never raises (it only resolves a
+    future, say), so that a broker may call it in its connection's read loop instead of
+    handing the message to a task. eventkit's RPC reply inbox is one."""
+    handler._eventkit_inline = True  # type: ignore[attr-defined]
+    return handler
+
+
+def is_inline(handler: MessageHandler) -> bool:
+    return bool(getattr(handler, "_eventkit_inline", False))

@@ -1,4 +1,4 @@
-"""nats-py's client with a faster header path: the cost of a CloudEvent on NATS.
+"""nats-py's client with a faster header path and a direct delivery route.
 
 A binary-mode CloudEvent carries half a dozen headers. nats-py encodes them with a regex and
 several copies per header, and parses each header name character by character; profiling
@@ -6,7 +6,11 @@ shows those two steps as the largest costs of a binary-mode event (and of an RPC
 This subclass keeps nats-py's behaviour (same validation, same result) and does the same work
 in fewer steps: header names are validated once and remembered, the block is built in one
 join, lines are parsed with plain splits, and a publish without headers is one call, not two.
-If nats-py changes the two methods it overrides, the plain client is used.
+
+Messages of core subscriptions that eventkit routes directly (:meth:`route_directly`) go from
+the read loop to their :class:`~eventkit.brokers.nats_dispatch.Dispatcher` as an eventkit
+Message, skipping nats-py's per-subscription queue and task (see that module).
+If nats-py changes the methods overridden here, the plain client is used.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from nats.aio.client import Client
 from nats.errors import BadHeaderError, BadSubjectError
 from nats.protocol import command as prot_command
 
+from .nats_dispatch import DirectRoute, message_from_wire
+
 __all__ = ["FastHeaderClient", "make_client"]
 
 _KEY = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -30,6 +36,41 @@ class FastHeaderClient(Client):
     """A nats-py client whose header encoding and parsing take fewer steps."""
 
     _known_keys: ClassVar[set[str]] = set()  # valid header names seen (bounded)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._direct: dict[int, DirectRoute] = {}
+
+    def route_directly(self, sid: int, route: DirectRoute | None) -> None:
+        """Hand the messages of subscription ``sid`` to ``route`` from the read loop (None:
+        back to nats-py's own delivery)."""
+        if route is None:
+            self._direct.pop(sid, None)
+        else:
+            self._direct[sid] = route
+
+    async def _process_msg(
+        self,
+        sid: int,
+        subject: bytes,
+        reply: bytes,
+        data: bytes,
+        headers: bytes | None,
+    ) -> None:
+        route = self._direct.get(sid)
+        if route is None:
+            await super()._process_msg(sid, subject, reply, data, headers)  # type: ignore[arg-type]
+            return
+        stats = self.stats
+        stats["in_msgs"] += 1
+        stats["in_bytes"] += len(data)
+        if not headers:
+            parsed = None
+        elif headers[8:9] == b" ":  # an inline status ("NATS/1.0 503"): nats-py's own parse
+            parsed = await self._process_headers(headers)
+        else:  # "NATS/1.0\r\n" then the header lines
+            parsed = self._parse_header_lines(headers[10:])
+        route(message_from_wire(subject, reply, data, parsed))
 
     async def _send_publish(
         self,
@@ -91,15 +132,18 @@ class FastHeaderClient(Client):
 
 
 def _compatible() -> bool:
-    """Whether nats-py still has the two methods, with the signatures overridden here."""
+    """Whether nats-py still has the methods overridden or used here, with their signatures."""
     try:
         send = inspect.signature(Client._send_publish)
+        process = inspect.signature(Client._process_msg)
         parse = inspect.getattr_static(Client, "_parse_header_lines")
+        inspect.signature(Client._process_headers)
     except (AttributeError, ValueError, TypeError):
         return False
-    params = list(send.parameters)
-    return params == ["self", "subject", "reply", "payload", "payload_size", "headers"] and (
-        isinstance(parse, staticmethod)
+    return (
+        list(send.parameters) == ["self", "subject", "reply", "payload", "payload_size", "headers"]
+        and list(process.parameters) == ["self", "sid", "subject", "reply", "data", "headers"]
+        and isinstance(parse, staticmethod)
     )
 
 
