@@ -18,6 +18,7 @@ scripts); the async forms run them in a worker thread so an event loop keeps run
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import socket
 import subprocess
@@ -53,8 +54,31 @@ def nats_server_executable() -> str:
     return found
 
 
+def _ephemeral_start() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port on loopback that is free right now."""
+    """A TCP port on loopback that is free right now, below the kernel's ephemeral range.
+
+    A port the kernel hands out for ``bind(0)`` can be handed out again to the next process
+    that binds port 0 before this one listens on it (a client's socket, another server), so
+    the port is taken from below that range, where only an explicit bind lands.
+    """
+    start = _ephemeral_start()
+    low = max(1024, start - 12000)
+    for _ in range(50):
+        port = random.randrange(low, start)
+        with socket.socket() as s:
+            try:
+                s.bind((_HOST, port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind((_HOST, 0))
         return int(s.getsockname()[1])

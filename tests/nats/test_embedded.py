@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
+from eventkit import nats_server as embedded
 from eventkit.errors import ConnectionLost
 from eventkit.nats_server import EmbeddedNats, nats_server_executable
 from tests.servers import port_open
@@ -41,3 +44,13 @@ def test_a_taken_port_fails_with_the_servers_log() -> None:
 
 def test_the_executable_comes_from_the_wheel() -> None:
     assert nats_server_executable().endswith("nats-server")
+
+
+def test_free_ports_come_from_below_the_ephemeral_range() -> None:
+    """A port chosen before listening cannot be taken by a process binding port 0."""
+    start = embedded._ephemeral_start()
+    for _ in range(20):
+        port = embedded.free_port()
+        assert 1024 <= port < start
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
