@@ -249,8 +249,8 @@ def guarded(handler: MessageHandler) -> MessageHandler:
     as a failure it is logged, and a durable message is redelivered. A cancellation of the
     delivering task itself (a stop, a drain timeout) still passes through.
     """
-    if getattr(handler, "_eventkit_guarded", False):
-        return handler
+    if getattr(handler, "_eventkit_guarded", False) or is_inline(handler):
+        return handler  # guards itself, or never awaits anything that could be cancelled
 
     async def run(message: Message) -> None:
         try:

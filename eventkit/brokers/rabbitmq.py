@@ -366,7 +366,7 @@ class RabbitBroker(BaseBroker):
                     raise error from exc
             raise
         self._subs.append(sub)
-        for _ in range(policy.max_in_flight):
+        for _ in range(0 if sub.inline else policy.max_in_flight):
             self._tasks.start_soon(sub.work)
         return sub
 

@@ -10,6 +10,10 @@ retry queue that returns it after the backoff, or to the dead-letter topic after
 ``max_attempts``, and only then acks, so a crash in between redelivers rather than loses.
 On other subscriptions a failure is logged and the message acked (dropped).
 
+A plain subscription whose handler is marked :func:`~eventkit.brokers.base.inline` (the RPC
+reply inbox, which only resolves a future) skips the workers: it consumes without acks and
+runs the handler as the delivery arrives, one hand-off and one frame less per reply.
+
 Counting attempts: classic queues do not count deliveries, so a retried copy carries its
 attempt number in the ``x-eventkit-attempt`` header, and a delivery RabbitMQ flags as
 redelivered (its consumer went away before acking) counts one more.
@@ -30,7 +34,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, Abstrac
 from ..errors import DeadLetter
 from ..message import Message
 from ..topics import dead_letter_topic
-from .base import DeliveryPolicy, MessageHandler
+from .base import DeliveryPolicy, MessageHandler, is_inline
 from .rabbitmq_headers import (
     ATTEMPT_HEADER,
     INTERNAL_PREFIXES,
@@ -84,6 +88,9 @@ class RabbitSubscription:
         self._running = 0
         self._done = anyio.Event()
         self._scopes: set[anyio.CancelScope] = set()
+        self.inline = not self._shared and is_inline(handler)
+        if self.inline:
+            self._done.set()  # no workers to wait for
 
     @property
     def queue_name(self) -> str:
@@ -91,9 +98,13 @@ class RabbitSubscription:
         return str(self._amqp_queue.name)
 
     async def start(self) -> None:
-        self._tag = await self._amqp_queue.consume(self._on_message, no_ack=False)
+        self._tag = await self._amqp_queue.consume(self._on_message, no_ack=self.inline)
 
     async def _on_message(self, incoming: AbstractIncomingMessage) -> None:
+        if self.inline:
+            if self._active:
+                await self._call_inline(incoming)
+            return
         if not self._active:
             if self._shared:  # arrived between stop() and the cancel's reply: give it back
                 await _settle(incoming.reject(requeue=True))
@@ -133,15 +144,7 @@ class RabbitSubscription:
     async def _deliver(self, incoming: AbstractIncomingMessage) -> None:
         if self._shared and _stale(incoming):
             return  # its channel died: RabbitMQ has already requeued it for a live consumer
-        raw = incoming.headers
-        topic = raw.get(TOPIC_HEADER) if raw else None
-        attempt = _int(raw.get(ATTEMPT_HEADER)) if raw else 1
-        message = Message(
-            _str(topic) if topic is not None else str(incoming.routing_key),
-            incoming.body,
-            from_amqp(raw, incoming.content_type),
-            attempt + 1 if incoming.redelivered else attempt,
-        )
+        message = _message(incoming)
         try:
             await self._handler(message)
         except DeadLetter as exc:
@@ -150,6 +153,12 @@ class RabbitSubscription:
             await self._failed(incoming, message, f"{type(exc).__name__}: {exc}", final=False)
         else:
             await _settle(incoming.ack())
+
+    async def _call_inline(self, incoming: AbstractIncomingMessage) -> None:
+        try:
+            await self._handler(_message(incoming))
+        except Exception as exc:  # an inline handler does not fail; if one does, say so
+            log.error("inline handler for %r failed: %s: %s", self.topic, type(exc).__name__, exc)
 
     async def _failed(
         self, incoming: AbstractIncomingMessage, message: Message, reason: str, *, final: bool
@@ -229,6 +238,18 @@ class RabbitSubscription:
         """Return deliveries that no handler started to RabbitMQ (shared queues keep them)."""
         while self._shared and self._buffer:
             await _settle(self._buffer.popleft().reject(requeue=True))
+
+
+def _message(incoming: AbstractIncomingMessage) -> Message:
+    raw = incoming.headers
+    topic = raw.get(TOPIC_HEADER) if raw else None
+    attempt = _int(raw.get(ATTEMPT_HEADER)) if raw else 1
+    return Message(
+        _str(topic) if topic is not None else str(incoming.routing_key),
+        incoming.body,
+        from_amqp(raw, incoming.content_type),
+        attempt + 1 if incoming.redelivered else attempt,
+    )
 
 
 def _copy(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import anyio
@@ -201,3 +202,21 @@ async def test_the_plain_nats_py_client_delivers_the_same(
         assert got.messages[0].headers == {"x-id": "p", REPLY_TO: "plain.r"}
         await replies.wait_for(1)
         assert replies.messages[0].headers == {NO_RESPONDERS: "1"}
+
+
+async def test_an_inline_handler_runs_in_the_connections_read_loop(
+    nats_server: EmbeddedNats,
+) -> None:
+    """The RPC reply inbox's route: no task between the socket and the waiting call."""
+    tasks: list[asyncio.Task[object] | None] = []
+
+    async def on_reply(message: Message) -> None:
+        tasks.append(asyncio.current_task())
+
+    async with NatsBroker(nats_server.url) as broker:
+        await broker.subscribe("direct.inline", inline(on_reply))
+        await settle(broker, broker)
+        await broker.publish(Message("direct.inline", b"{}", {}))
+        await wait_until(lambda: len(tasks) == 1, what="the reply")
+        assert broker._nc is not None
+        assert tasks == [broker._nc._reading_task]

@@ -7,6 +7,7 @@ import anyio
 import pytest
 
 from eventkit.brokers import DeliveryPolicy
+from eventkit.brokers.base import inline
 from eventkit.brokers.rabbitmq import RabbitBroker
 from eventkit.errors import ConnectionLost, PayloadTooLarge, PublishError
 from eventkit.message import Message
@@ -146,3 +147,28 @@ async def test_publishing_without_confirms_still_delivers(make_broker: MakeBroke
         for message in numbered("fast.x", 100):
             await broker.publish(message)
         await got.wait_ids([str(i) for i in range(100)])
+
+
+async def test_an_inline_handler_is_called_as_deliveries_arrive_without_acks(
+    make_broker: MakeBroker,
+) -> None:
+    """The RPC reply inbox's shape: no workers, handled in order as they arrive."""
+    seen: list[str] = []
+
+    async def on_reply(message: Message) -> None:
+        seen.append(message.headers["x-id"])
+
+    async with make_broker() as broker:
+        sub = await broker.subscribe("inline.replies", inline(on_reply))
+        assert sub.inline
+        await settle(broker, broker)
+        for message in numbered("inline.replies", 50):
+            await broker.publish(message)
+        await wait_until(lambda: len(seen) == 50, what="50 replies")
+        assert seen == [str(i) for i in range(50)]
+        with anyio.fail_after(5):
+            await sub.stop()
+        # A shared or durable subscription keeps its workers and acks, inline or not.
+        group = await broker.subscribe("inline.replies", inline(on_reply), queue="g")
+        assert not group.inline
+        await group.stop()
