@@ -3,8 +3,9 @@
 The raw side is what one writes with aiohttp alone: each subscriber is an aiohttp server
 whose handler ``json.loads`` the body; the publisher is one ClientSession that POSTs each
 event and awaits the answer (to all four servers at once for a fan-out, to the next one in
-turn for a queue group). Raw RPC is one POST whose response carries the reply; eventkit's
-RPC is a request message and a reply message, i.e. two POSTs. Every node runs in this
+turn for a queue group). Raw RPC is one POST whose response carries the reply; so is
+eventkit's, whose serving node streams the reply into the request's response (a reply too
+slow for that comes by a POST of its own). Every node runs in this
 process on loopback. FastStream has no HTTP broker. HTTP pays a request per delivery, so
 the counts are smaller.
 """
@@ -200,7 +201,7 @@ def scenarios() -> list[Scenario]:
             2_000,
             "calls/s",
             both(lambda e: raw_rpc(e, callers=1), lambda e: ek.rpc(t, e, callers=1)),
-            note="eventkit: request and reply are two POSTs, raw: one; " + scaled,
+            note=scaled,
         ),
         Scenario(
             "http",

@@ -8,10 +8,11 @@ subscribe, close.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 import anyio
 
@@ -29,8 +30,11 @@ __all__ = [
     "guarded",
     "inline",
     "is_inline",
+    "run_inline",
     "stop_all",
 ]
+
+log = logging.getLogger("eventkit.broker")
 
 MessageHandler = Callable[[Message], Awaitable[None]]
 """Called once per delivery. Returning acks; raising nacks (durable: redelivered later);
@@ -274,3 +278,18 @@ def inline(handler: MessageHandler) -> MessageHandler:
 
 def is_inline(handler: MessageHandler) -> bool:
     return bool(getattr(handler, "_eventkit_inline", False))
+
+
+def run_inline(handler: MessageHandler, message: Message) -> None:
+    """Call an :func:`inline` handler to completion now, in the caller's task. One that
+    breaks its promise (it suspends or raises) is logged, never the caller's failure."""
+    coroutine: Any = handler(message)
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return
+    except Exception as exc:
+        log.error("inline handler for %r failed: %s: %s", message.topic, type(exc).__name__, exc)
+        return
+    coroutine.close()
+    log.error("inline handler for %r suspended; message dropped", message.topic)

@@ -30,8 +30,9 @@ from yarl import URL
 
 from .._tasks import TaskHost
 from ..errors import BrokerClosed, ConfigError, ConnectionLost, InvalidEvent
-from ..message import Headers, Message, no_responders_reply
+from ..message import REPLY_TO, Headers, Message, no_responders_reply
 from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler, guarded
+from .http_answers import AnswerResponse, Answers, linger_of, read_answer, wants_answer
 from .http_config import HttpSettings, parse_settings
 from .http_durable import DurableSender
 from .http_gossip import DurableSpec, Entry, Membership, NodeRecord
@@ -39,11 +40,13 @@ from .http_local import DEAD, FAILED, GONE, OK, HttpSubscription, LocalTable, Ou
 from .http_outbox import Outbox, Pending
 from .http_server import build_app
 from .http_wire import (
+    ANSWER,
     ATTEMPT,
     DURABLE,
     FROM,
     REASON,
     REJECTED,
+    REPLIES,
     TO,
     TOPIC,
     encode_headers,
@@ -90,6 +93,9 @@ class HttpBroker(BaseBroker):
         self._request_timeout = aiohttp.ClientTimeout(total=s.request_timeout)
         self._delivery_timeout = aiohttp.ClientTimeout(total=s.delivery_timeout)
         self._push_timeout = min(s.request_timeout, 2.0)
+        self._answers = Answers()  # requests waiting here for their reply, to answer in place
+        # How long this node reads a reply in a request's response: within its request bound.
+        self._reads_answers = f"{s.request_timeout * 0.8:g}"
 
     @property
     def address(self) -> str:
@@ -259,6 +265,8 @@ class HttpBroker(BaseBroker):
         self._check_open("publish")
         self.check_publish(message)
         route = self._membership.route(message.topic)
+        if self._answers and self._answers.take(message, route):
+            return  # a reply, carried back in the response to its request
         if route.durables and self._durable is not None:
             await self._durable.add(route.durables, message)
         if not route.plain and not route.groups and not route.sinks:
@@ -339,12 +347,17 @@ class HttpBroker(BaseBroker):
         if addr is None or self._session is None:
             return set(ids)
         headers = {**wire, **self._auth, FROM: self.node_id, TO: ",".join(map(str, ids))}
+        if wants_answer(message.headers):
+            headers[REPLIES] = self._reads_answers
         try:
             async with self._session.post(
                 self._url(addr, message.topic), data=message.body, headers=headers
             ) as resp:
                 if resp.status == 202:
-                    return _ids(resp.headers.get(REJECTED))
+                    rejected = _ids(resp.headers.get(REJECTED))
+                    if ANSWER in resp.headers:
+                        await self._take_answer(resp, message.topic)
+                    return rejected
                 if resp.status != 503:
                     log.error(
                         "node %s refused a message on %r: %d %s",
@@ -358,6 +371,17 @@ class HttpBroker(BaseBroker):
             log.warning("node %s did not take a message on %r: %r", addr, message.topic, exc)
             self._membership.mark_unreachable(node_id)
         return set(ids)
+
+    async def _take_answer(self, resp: aiohttp.ClientResponse, topic: str) -> None:
+        """The reply in a request's response, delivered here as if it had been POSTed.
+        The request was taken either way: a body cut short only means no reply came in it."""
+        try:
+            answer = read_answer(await resp.read())
+        except (*_NET_ERRORS, ValueError, KeyError, TypeError) as exc:
+            log.debug("no reply in the response to a request on %r: %r", topic, exc)
+            return
+        if answer is not None:
+            self._accept(*answer)
 
     async def _send_sink(self, url: str, message: Message, wire: dict[str, str]) -> bool:
         if self._session is None:
@@ -439,7 +463,7 @@ class HttpBroker(BaseBroker):
 
     async def receive(
         self, topic: str, body: bytes, headers: Headers, transport: dict[str, str]
-    ) -> web.Response:
+    ) -> web.StreamResponse:
         """An event POSTed to this node (called by the HTTP server)."""
         if self._state != "connected":
             return web.Response(status=503, text="this node is leaving\n")
@@ -450,19 +474,33 @@ class HttpBroker(BaseBroker):
             message = Message(topic, body, headers, attempt)
             status, reason = await self._handle_durable(transport[DURABLE], message)
             return web.Response(status=status, headers={REASON: quote(reason)})
-        rejected = set()
-        message = Message(topic, body, headers)
-        for entry_id in _ids(transport.get(TO)):
-            entry = self._table.entries.get(entry_id)
-            if entry is not None and entry.open:
-                await entry.wait_room()
-            if entry is None or not entry.open or entry.durable is not None:
-                rejected.add(entry_id)
-            else:
-                entry.put(message)
-        if rejected:
-            return web.Response(status=202, headers={REJECTED: ",".join(map(str, rejected))})
-        return web.Response(status=202)
+        offered = transport.get(REPLIES)
+        linger = linger_of(headers, offered, time.time()) if offered else None
+        reply_to = headers.get(REPLY_TO, "")
+        waiter = None if linger is None else self._answers.expect(reply_to, transport[FROM])
+        try:
+            ids = _ids(transport.get(TO))
+            rejected = set()
+            message = Message(topic, body, headers)
+            for entry_id in ids:
+                entry = self._table.entries.get(entry_id)
+                if entry is not None and entry.open:
+                    await entry.wait_room()
+                if entry is None or not entry.open or entry.durable is not None:
+                    rejected.add(entry_id)
+                else:
+                    entry.put(message)
+        except BaseException:
+            if waiter is not None:
+                self._answers.forget(reply_to, waiter)
+            raise
+        answer = {REJECTED: ",".join(map(str, rejected))} if rejected else {}
+        if waiter is not None:
+            if linger and len(rejected) < len(ids):
+                answer[ANSWER] = "1"
+                return AnswerResponse(self._answers, reply_to, waiter, linger, answer)
+            self._answers.forget(reply_to, waiter)
+        return web.Response(status=202, headers=answer)
 
     async def _receive_foreign(self, topic: str, body: bytes, headers: Headers) -> web.Response:
         try:

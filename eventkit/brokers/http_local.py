@@ -22,7 +22,7 @@ import anyio
 from ..errors import DeadLetter
 from ..message import Message
 from ..topics import matches
-from .base import DeliveryPolicy, MessageHandler
+from .base import DeliveryPolicy, MessageHandler, is_inline, run_inline
 from .http_gossip import Entry
 
 if TYPE_CHECKING:
@@ -59,7 +59,17 @@ Item = tuple[Message, Outcome | None]
 class LocalEntry:
     """A queue of deliveries shared by the workers of one or more local subscriptions."""
 
-    __slots__ = ("durable", "id", "items", "members", "pattern", "queue", "room", "waiters")
+    __slots__ = (
+        "durable",
+        "id",
+        "inline",
+        "items",
+        "members",
+        "pattern",
+        "queue",
+        "room",
+        "waiters",
+    )
 
     def __init__(self, id: int, pattern: str, queue: str | None, durable: str | None) -> None:
         self.id = id
@@ -70,6 +80,7 @@ class LocalEntry:
         self.items: deque[Item] = deque()
         self.waiters: deque[anyio.Event] = deque()
         self.room: anyio.Event | None = None
+        self.inline: MessageHandler | None = None  # an inline handler, called as messages come
 
     @property
     def open(self) -> bool:
@@ -77,6 +88,9 @@ class LocalEntry:
 
     def put(self, message: Message, outcome: Outcome | None = None) -> None:
         copy = Message(message.topic, message.body, dict(message.headers), message.attempt)
+        if self.inline is not None:  # the RPC reply inbox: no queue, no worker
+            run_inline(self.inline, copy)
+            return
         self.items.append((copy, outcome))
         if self.waiters:
             self.waiters.popleft().set()
@@ -193,6 +207,10 @@ class HttpSubscription:
 
     def start(self, tasks: TaskHost) -> None:
         self.entry.members.append(self)
+        if self.queue is None and self.durable is None and is_inline(self._handler):
+            self.entry.inline = self._handler  # a plain entry: this is its only member
+            self._done.set()
+            return
         for _ in range(self.policy.max_in_flight):
             self._started += 1
             tasks.start_soon(self._work)
@@ -261,6 +279,7 @@ class HttpSubscription:
             await self._done.wait()
             return
         self._active = False
+        self.entry.inline = None
         self._table.leave(self)
         for event in list(self._waiting):
             with contextlib.suppress(ValueError):

@@ -46,7 +46,7 @@ class Node(Protocol):
 
     async def receive(
         self, topic: str, body: bytes, headers: Headers, transport: dict[str, str]
-    ) -> web.Response: ...
+    ) -> web.StreamResponse: ...
 
     def receive_gossip(self, obj: Any) -> dict[str, Any] | None: ...
 
@@ -77,7 +77,7 @@ def build_app(node: Node) -> web.Application:
             headers={"WWW-Authenticate": 'Bearer realm="eventkit"'},
         )
 
-    async def on_event(request: web.Request) -> web.Response:
+    async def on_event(request: web.Request) -> web.StreamResponse:
         if (refused := authorized(request)) is not None:
             return refused
         topic = request.match_info["topic"]

@@ -50,6 +50,8 @@ DURABLE = "eventkit-http-durable"  # a durable delivery: the durable name
 ATTEMPT = "eventkit-http-attempt"  # delivery number of a durable message, 1-based
 REJECTED = "eventkit-http-rejected"  # response: entry ids that no longer exist
 REASON = "eventkit-http-reason"  # response: why a durable delivery failed
+REPLIES = "eventkit-http-replies"  # request: seconds the sender reads a reply in the response
+ANSWER = "eventkit-http-answer"  # response: its body is the reply to the request, if one came
 _LISTED = "eventkit-http-headers"
 _ESCAPED = "eventkit-http-h-"
 

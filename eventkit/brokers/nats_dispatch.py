@@ -22,14 +22,13 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 from nats.aio.msg import Msg
 from nats.aio.subscription import DEFAULT_SUB_PENDING_BYTES_LIMIT, DEFAULT_SUB_PENDING_MSGS_LIMIT
 
 from ..errors import DeadLetter
 from ..message import NO_RESPONDERS, REPLY_TO, Message
-from .base import MessageHandler, is_inline
+from .base import MessageHandler, is_inline, run_inline
 from .nats_headers import from_nats
 
 __all__ = ["Dispatcher", "message_from_msg", "message_from_wire"]
@@ -99,7 +98,7 @@ class Dispatcher:
 
     def deliver(self, message: Message) -> None:
         if self._inline:
-            self._call_inline(message)
+            run_inline(self._handler, message)
         elif self._running < self._limit:
             self._running += 1
             self._idle.clear()
@@ -122,18 +121,6 @@ class Dispatcher:
     async def deliver_msg(self, msg: Msg) -> None:
         """nats-py's callback: the route when the read loop cannot hand over directly."""
         self.deliver(message_from_msg(msg))
-
-    def _call_inline(self, message: Message) -> None:
-        coroutine: Any = self._handler(message)
-        try:
-            coroutine.send(None)
-        except StopIteration:
-            return
-        except Exception as exc:  # a bug in an inline handler: never the read loop's end
-            log.error("inline handler for %r failed: %s: %s", self._topic, type(exc).__name__, exc)
-            return
-        coroutine.close()
-        log.error("inline handler for %r suspended; message dropped", self._topic)
 
     # -- handler tasks ---------------------------------------------------------------------
 

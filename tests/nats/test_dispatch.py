@@ -120,7 +120,7 @@ async def test_an_inline_handler_that_suspends_or_raises_is_logged_not_fatal(
     async def raises(message: Message) -> None:
         raise RuntimeError("inline bug")
 
-    with caplog.at_level(logging.ERROR, "eventkit.broker.nats"):
+    with caplog.at_level(logging.ERROR, "eventkit.broker"):
         Dispatcher("d.t", inline(suspends), 1).deliver(_msg(1))
         Dispatcher("d.t", inline(raises), 1).deliver(_msg(2))
     assert "suspended; message dropped" in caplog.text
