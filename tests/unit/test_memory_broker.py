@@ -1,0 +1,85 @@
+"""memory:// specifics that the conformance suite does not reach: the routing index and its
+cache, and workers that park on an empty channel and are woken by the next publish."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from eventkit.brokers.memory import MemoryBroker
+from eventkit.errors import InvalidTopic
+from eventkit.message import Message
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def broker() -> AsyncIterator[MemoryBroker]:
+    async with MemoryBroker(f"memory://unit-{uuid.uuid4().hex[:8]}") as broker:
+        yield broker
+
+
+class Seen:
+    """Records the body of each message it handles."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    async def __call__(self, message: Message) -> None:
+        self.bodies.append(message.body)
+
+
+async def test_a_topic_published_before_anyone_subscribed_reaches_later_subscribers(
+    broker: MemoryBroker,
+) -> None:
+    await broker.publish(Message("shop.orders", b"early"))  # routed (to nobody) and cached
+    exact, wildcard, rest = Seen(), Seen(), Seen()
+    await broker.subscribe("shop.orders", exact)
+    await broker.subscribe("shop.*", wildcard)
+    await broker.subscribe("shop.>", rest)
+    await broker.publish(Message("shop.orders", b"late"))
+    await broker.join()
+    assert exact.bodies == wildcard.bodies == rest.bodies == [b"late"]
+
+
+async def test_a_stopped_subscription_leaves_the_cached_route(broker: MemoryBroker) -> None:
+    kept, stopped = Seen(), Seen()
+    await broker.subscribe("shop.orders", kept)
+    sub = await broker.subscribe("shop.*", stopped)
+    await broker.publish(Message("shop.orders", b"1"))
+    await broker.join()
+    await sub.stop()
+    await broker.publish(Message("shop.orders", b"2"))
+    await broker.join()
+    assert kept.bodies == [b"1", b"2"]
+    assert stopped.bodies == [b"1"]
+
+
+async def test_topics_seen_once_each_reach_a_wildcard_inbox(broker: MemoryBroker) -> None:
+    """Like RPC replies: every topic new, matched only by a pattern, none lost."""
+    inbox, other = Seen(), Seen()
+    await broker.subscribe("app.reply.node1.*", inbox)
+    await broker.subscribe("app.reply.node2.*", other)
+    for i in range(300):
+        await broker.publish(Message(f"app.reply.node1.c{i}", str(i).encode()))
+    await broker.join()
+    assert inbox.bodies == [str(i).encode() for i in range(300)]
+    assert other.bodies == []
+
+
+async def test_a_bad_topic_is_refused_every_time(broker: MemoryBroker) -> None:
+    for _ in range(2):
+        with pytest.raises(InvalidTopic):
+            await broker.publish(Message("shop..orders", b"x"))
+
+
+async def test_a_parked_worker_wakes_for_each_message(broker: MemoryBroker) -> None:
+    """The worker drains, parks on an empty channel, and each later publish wakes it."""
+    seen = Seen()
+    await broker.subscribe("shop.orders", seen)
+    for i in range(5):
+        await broker.publish(Message("shop.orders", str(i).encode()))
+        await broker.join()  # the channel is empty again: the worker parks
+        assert seen.bodies == [str(k).encode() for k in range(i + 1)]
