@@ -24,7 +24,7 @@ import anyio
 
 from .._tasks import TaskHost
 from ..errors import BrokerClosed, ConfigError, DeadLetter
-from ..message import Message, no_responders_reply
+from ..message import Headers, Message, no_responders_reply
 from ..topics import dead_letter_topic, is_pattern, matches
 from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler, being_cancelled
 
@@ -44,6 +44,12 @@ class _Channel:
     resolves) when it is empty, so a backlog costs no hand-off per message. Hand-written
     rather than an anyio memory stream because a worker that stops while waiting must never
     swallow an item (a cancelled ``receive`` can).
+
+    The queue holds each message as its four fields in a row (topic, body, headers, attempt),
+    not as a Message: strings, bytes and a dict of strings are not tracked by the cyclic
+    garbage collector, while every Message (or tuple holding a dict) is, and a backlog of
+    them would be walked by each full collection (about a fifth of the time of a publish
+    with 100,000 queued). The Message is made when a worker takes the message.
     """
 
     __slots__ = ("consumers", "items", "pattern", "seq", "shared", "waiters")
@@ -53,13 +59,23 @@ class _Channel:
         self.shared = shared
         self.seq = seq  # subscription order: matching channels are filled in this order
         self.consumers = 0
-        self.items: deque[Message] = deque()
+        self.items: deque[Any] = deque()  # topic, body, headers, attempt; topic, body...
         self.waiters: deque[asyncio.Future[None]] = deque()
 
-    def put(self, message: Message) -> None:
-        self.items.append(message)
+    def put(self, topic: str, body: bytes, headers: Headers, attempt: int = 1) -> None:
+        self.items.extend((topic, body, headers, attempt))
         if self.waiters:
             self.wake_one()
+
+    def put_back(self, message: Message) -> None:
+        """Return a message to the front of the queue, to be the next one taken."""
+        self.items.extendleft((message.attempt, message.headers, message.body, message.topic))
+        if self.waiters:
+            self.wake_one()
+
+    def take(self) -> Message:
+        pop = self.items.popleft
+        return Message(pop(), pop(), pop(), pop())
 
     def wake_one(self) -> None:
         """Wake one parked worker (skipping the futures of workers that left meanwhile)."""
@@ -125,7 +141,7 @@ class _Hub:
             channels = self.lookup(topic)
         body, headers = bytes(message.body), message.headers
         for channel in channels:
-            channel.put(Message(topic, body, headers.copy()))
+            channel.put(topic, body, headers.copy())
         return len(channels)
 
     def new_channel(self, pattern: str, *, shared: bool) -> _Channel:
@@ -224,7 +240,7 @@ class MemorySubscription:
                 finally:
                     self._waiting.discard(waiter)
                 continue
-            message = items.popleft()
+            message = channel.take()
             hub.in_flight += 1
             try:
                 if durable:
@@ -257,7 +273,7 @@ class MemorySubscription:
             await self._handler(delivered)
         except asyncio.CancelledError:
             if being_cancelled():  # not acked: keep it for the next subscriber
-                self._channel.items.appendleft(message)
+                self._channel.put_back(message)
             raise
 
     async def stop(self) -> None:
@@ -421,4 +437,4 @@ async def _put_later(hub: _Hub, channel: _Channel, message: Message, delay: floa
         await anyio.sleep(delay)
     finally:
         hub.timers -= 1
-        channel.put(message)
+        channel.put(message.topic, message.body, message.headers, message.attempt)
