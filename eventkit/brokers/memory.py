@@ -33,6 +33,9 @@ __all__ = ["MemoryBroker"]
 log = logging.getLogger("eventkit.broker.memory")
 
 _DEFAULT_POLICY = DeliveryPolicy()
+_TURN = 8
+"""Messages a worker of a shared channel takes in a row before it lets the other members run
+(a turn per message would cost an event-loop pass per message; 8 still spreads a backlog)."""
 
 
 class _Channel:
@@ -228,6 +231,7 @@ class MemorySubscription:
         handler = self._handler
         durable = self.durable is not None
         loop = asyncio.get_running_loop()
+        streak = 0  # messages taken since this worker last let the others run
         while True:
             if not self._active and (channel.shared or not items):
                 return  # a stopped member leaves the rest to the group; a plain one drains
@@ -239,6 +243,7 @@ class MemorySubscription:
                     await waiter
                 finally:
                     self._waiting.discard(waiter)
+                streak = 0
                 continue
             message = channel.take()
             hub.in_flight += 1
@@ -260,9 +265,11 @@ class MemorySubscription:
                 self._broker._fail(self, message, reason, final=False)
             finally:
                 hub.in_flight -= 1
-            if channel.consumers > 1:
+            streak += 1
+            if streak >= _TURN and channel.consumers > 1:
                 # Let the other members of a queue group or durable take their turn even
                 # when the handler never awaits: competing consumers share work.
+                streak = 0
                 await asyncio.sleep(0)
 
     async def _deliver_durable(self, message: Message) -> None:

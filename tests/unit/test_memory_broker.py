@@ -98,3 +98,16 @@ async def test_a_backlog_is_not_walked_by_the_garbage_collector(broker: MemoryBr
     assert len(gc.get_objects()) - before < 100
     await broker.join()
     assert seen.bodies == [str(i).encode() for i in range(1000)]
+
+
+async def test_a_small_backlog_is_shared_by_a_queue_group(broker: MemoryBroker) -> None:
+    """Members whose handlers never await still take turns, a few messages at a time."""
+    members = [Seen() for _ in range(4)]
+    for member in members:
+        await broker.subscribe("shop.orders", member, queue="workers")
+    for i in range(40):
+        await broker.publish(Message("shop.orders", str(i).encode()))
+    await broker.join()
+    assert all(member.bodies for member in members), [len(m.bodies) for m in members]
+    taken = sorted(int(body) for member in members for body in member.bodies)
+    assert taken == list(range(40))
