@@ -25,7 +25,7 @@ import anyio
 from .._tasks import TaskHost
 from ..errors import BrokerClosed, ConfigError, DeadLetter
 from ..message import Headers, Message, no_responders_reply
-from ..topics import dead_letter_topic, is_pattern, matches
+from ..topics import dead_letter_topic, is_pattern
 from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler, being_cancelled
 
 __all__ = ["MemoryBroker"]
@@ -55,12 +55,13 @@ class _Channel:
     with 100,000 queued). The Message is made when a worker takes the message.
     """
 
-    __slots__ = ("consumers", "items", "pattern", "seq", "shared", "waiters")
+    __slots__ = ("consumers", "items", "pattern", "seq", "shared", "tokens", "waiters")
 
     def __init__(self, pattern: str, *, shared: bool, seq: int = 0) -> None:
         self.pattern = pattern
         self.shared = shared
         self.seq = seq  # subscription order: matching channels are filled in this order
+        self.tokens = tuple(pattern.split("."))
         self.consumers = 0
         self.items: deque[Any] = deque()  # topic, body, headers, attempt; topic, body...
         self.waiters: deque[asyncio.Future[None]] = deque()
@@ -124,10 +125,13 @@ class _Hub:
 
     def lookup(self, topic: str) -> list[_Channel]:
         """The channels ``topic`` reaches, in subscription order (and cached)."""
-        found = self.exact.get(topic, [])
+        found = list(self.exact.get(topic, ()))
         if self.wildcards:
-            found = found + [ch for ch in self.wildcards if matches(ch.pattern, topic)]
-            found.sort(key=lambda ch: ch.seq)
+            tokens = topic.split(".")
+            wild = [ch for ch in self.wildcards if _matches(ch.tokens, tokens)]
+            if wild:
+                found += wild
+                found.sort(key=lambda ch: ch.seq)
         if len(self.cache) >= 10_000:  # bounded: every RPC reply has a topic of its own
             self.cache.clear()
         self.cache[topic] = found
@@ -171,6 +175,18 @@ class _Hub:
 
 
 _hubs: dict[str, _Hub] = {}
+
+
+def _matches(pattern: tuple[str, ...], topic: list[str]) -> bool:
+    """Whether a topic matches a wildcard pattern, both split into tokens (NATS rules, as
+    :func:`eventkit.topics.matches`, without its cache: most topics that miss the route
+    cache, RPC replies, are seen once)."""
+    for i, token in enumerate(pattern):
+        if token == ">":
+            return len(topic) > i
+        if i >= len(topic) or (token != "*" and token != topic[i]):
+            return False
+    return len(pattern) == len(topic)
 
 
 class MemorySubscription:

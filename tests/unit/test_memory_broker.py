@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from eventkit.brokers.memory import MemoryBroker
+from eventkit.brokers.memory import MemoryBroker, _matches
 from eventkit.errors import InvalidTopic
 from eventkit.message import Message
+from eventkit.topics import matches
 
 pytestmark = pytest.mark.anyio
 
@@ -111,3 +112,25 @@ async def test_a_small_backlog_is_shared_by_a_queue_group(broker: MemoryBroker) 
     assert all(member.bodies for member in members), [len(m.bodies) for m in members]
     taken = sorted(int(body) for member in members for body in member.bodies)
     assert taken == list(range(40))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "topic"),
+    [
+        ("a.*", "a.b"),
+        ("a.*", "a.b.c"),
+        ("a.*", "a"),
+        ("a.*.c", "a.b.c"),
+        ("a.*.c", "a.b.d"),
+        ("*.b", "a.b"),
+        ("a.>", "a.b"),
+        ("a.>", "a.b.c"),
+        ("a.>", "a"),
+        ("a.>", "b.c"),
+        (">", "a"),
+        ("*", "a.b"),
+        ("*.*.*.*", "ns.reply.node.c1"),
+    ],
+)
+def test_the_routing_index_matches_patterns_as_topics_does(pattern: str, topic: str) -> None:
+    assert _matches(tuple(pattern.split(".")), topic.split(".")) is matches(pattern, topic)
