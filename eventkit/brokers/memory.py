@@ -262,18 +262,24 @@ class MemorySubscription:
                 streak = 0
                 continue
             message = channel.take()
+            # The taken message is this delivery's own; a durable one is copied once more, so
+            # a retry or a dead letter sends the original, not what the handler edited.
+            delivered = (
+                Message(message.topic, message.body, message.headers.copy(), message.attempt)
+                if durable
+                else message
+            )
             hub.in_flight += 1
             try:
-                if durable:
-                    await self._deliver_durable(message)
-                else:
-                    await handler(message)
+                await handler(delivered)
             except DeadLetter as exc:
                 self._broker._fail(self, message, exc.reason, final=True)
             except Exception as exc:
                 self._broker._fail(self, message, f"{type(exc).__name__}: {exc}", final=False)
             except asyncio.CancelledError as exc:
                 if being_cancelled():
+                    if durable:  # not acked: keep it for the next subscriber
+                        channel.put_back(message)
                     raise
                 # The handler let a cancellation from something it awaited escape: that is a
                 # failure of this message, not a stop of the worker.
@@ -287,17 +293,6 @@ class MemorySubscription:
                 # when the handler never awaits: competing consumers share work.
                 streak = 0
                 await asyncio.sleep(0)
-
-    async def _deliver_durable(self, message: Message) -> None:
-        """The handler gets a copy of its own, so a retry or a dead letter sends the
-        original, not what the handler edited; a stop while it runs keeps the message."""
-        delivered = Message(message.topic, message.body, dict(message.headers), message.attempt)
-        try:
-            await self._handler(delivered)
-        except asyncio.CancelledError:
-            if being_cancelled():  # not acked: keep it for the next subscriber
-                self._channel.put_back(message)
-            raise
 
     async def stop(self) -> None:
         if not self._active:
