@@ -231,13 +231,8 @@ def to_message(
         return Message(topic, body, out)
 
     key = (source, type, subject, dataschema, time is None, data.__class__)
-    template = _templates.get(key)
-    if template is None:
-        template = _binary_template(source, type, subject, dataschema, time, data)
-        if len(_templates) >= _MAX_PREFIXES:
-            _templates.clear()
-        _templates[key] = template
-    body = _json_body(data) if template.get(CONTENT_TYPE) is JSON else encode_data(data)[0]
+    template = _templates.get(key) or _binary_template(key, data)
+    body = encode_data(data)[0]
     if headers:
         h = headers
         h.update(template)
@@ -253,44 +248,28 @@ def to_message(
 
 
 _templates: dict[tuple[str, str, str | None, str | None, bool, type], Headers] = {}
+_OPTIONAL = (CONTENT_TYPE, "ce-subject", "ce-dataschema")
 
 
 def _binary_template(
-    source: str,
-    type: str,
-    subject: str | None,
-    dataschema: str | None,
-    time: str | None,
-    data: Any,
+    key: tuple[str, str, str | None, str | None, bool, type], data: Any
 ) -> Headers:
-    """The headers of a binary-mode event in their order, ``ce-id`` (and ``ce-time``) for
-    each event to fill in.
-
-    A publisher sends many events that differ only in id, time and data, and the other
-    headers follow from the attributes and the data's class (its content type and schema
-    id): :func:`to_message` copies this dict, made once per (source, type, subject,
-    dataschema, data class), instead of working out each header again per event.
-    """
-    if dataschema is None:
-        dataschema = dataschema_of(data)
+    """The headers of binary-mode events with these (source, type, subject, dataschema,
+    untimed, data class), in order, for each event to copy and fill in ``ce-id`` and
+    ``ce-time``: the other headers follow from the key, so they are worked out once."""
+    source, type, subject, dataschema, untimed, _ = key
+    dataschema = dataschema_of(data) if dataschema is None else dataschema
     content_type = encode_data(data)[1] if data is None or isinstance(data, _BINARY) else JSON
     h: Headers = {"ce-specversion": SPECVERSION, "ce-id": "", "ce-source": source, "ce-type": type}
-    if time is not None:
-        h["ce-time"] = time
-    if content_type is not None:
-        h[CONTENT_TYPE] = content_type
-    if subject is not None:
-        h["ce-subject"] = subject
-    if dataschema is not None:
-        h["ce-dataschema"] = dataschema
+    if not untimed:
+        h["ce-time"] = ""
+    for name, value in zip(_OPTIONAL, (content_type, subject, dataschema), strict=True):
+        if value is not None:
+            h[name] = value
+    if len(_templates) >= _MAX_PREFIXES:
+        _templates.clear()
+    _templates[key] = h
     return h
-
-
-def _json_body(data: Any) -> bytes:
-    try:
-        return pydantic_core.to_json(data)
-    except pydantic_core.PydanticSerializationError:
-        return encode_data(data)[0]  # raises the InvalidEvent that says what to publish
 
 
 _prefixes: dict[tuple[str, str, str | None, str | None, type], bytes] = {}
