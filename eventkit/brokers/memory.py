@@ -123,8 +123,9 @@ class _Hub:
             return False
         return not any(ch.items for _, ch in self.routes if ch.consumers)
 
-    def lookup(self, topic: str) -> list[_Channel]:
-        """The channels ``topic`` reaches, in subscription order (and cached)."""
+    def lookup(self, topic: str, *, remember: bool = True) -> list[_Channel]:
+        """The channels ``topic`` reaches, in subscription order; cached if ``remember``
+        (only for topics that were validated: the cache marks them)."""
         found = list(self.exact.get(topic, ()))
         if self.wildcards:
             tokens = topic.split(".")
@@ -132,20 +133,23 @@ class _Hub:
             if wild:
                 found += wild
                 found.sort(key=lambda ch: ch.seq)
-        if len(self.cache) >= 10_000:  # bounded: every RPC reply has a topic of its own
-            self.cache.clear()
-        self.cache[topic] = found
+        if remember:
+            if len(self.cache) >= 10_000:  # bounded: every RPC reply has a topic of its own
+                self.cache.clear()
+            self.cache[topic] = found
         return found
 
-    def route(self, message: Message) -> int:
-        """Put a snapshot of ``message`` on every matching channel; how many there were.
+    def route(self, message: Message, channels: list[_Channel] | None = None) -> int:
+        """Put a snapshot of ``message`` on every matching channel (``channels``, if the
+        caller looked them up); how many there were.
 
         Each channel gets its own copy, as a network broker serializes the message: the
         publisher may reuse its object, and one handler's edits reach no other handler."""
         topic = message.topic
-        channels = self.cache.get(topic)
-        if channels is None:
-            channels = self.lookup(topic)
+        if channels is None:  # the broker's own messages: dead letters, no-responders notices
+            channels = self.cache.get(topic)
+            if channels is None:
+                channels = self.lookup(topic, remember=False)
         body, headers = bytes(message.body), message.headers
         for channel in channels:
             channel.put(topic, body, headers.copy())
@@ -361,9 +365,11 @@ class MemoryBroker(BaseBroker):
         if not self._connected or self._closed:
             raise BrokerClosed("publish on a broker that is not connected: call connect() first")
         hub, topic = self._hub, message.topic
-        if topic.__class__ is not str or topic not in hub.cache:  # cached: validated before
+        channels = hub.cache.get(topic) if topic.__class__ is str else None
+        if channels is None:  # a topic not seen before: validated once, then remembered
             self.check_publish(message)
-        if not hub.route(message) and (notice := no_responders_reply(message)):
+            channels = hub.lookup(topic)
+        if not hub.route(message, channels) and (notice := no_responders_reply(message)):
             hub.route(notice)
 
     async def subscribe(

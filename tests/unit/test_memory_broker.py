@@ -11,7 +11,7 @@ import pytest
 
 from eventkit.brokers.memory import MemoryBroker, _matches
 from eventkit.errors import InvalidTopic
-from eventkit.message import Message
+from eventkit.message import REPLY_TO, Message
 from eventkit.topics import matches
 
 pytestmark = pytest.mark.anyio
@@ -134,3 +134,13 @@ async def test_a_small_backlog_is_shared_by_a_queue_group(broker: MemoryBroker) 
 )
 def test_the_routing_index_matches_patterns_as_topics_does(pattern: str, topic: str) -> None:
     assert _matches(tuple(pattern.split(".")), topic.split(".")) is matches(pattern, topic)
+
+
+async def test_a_no_responders_notice_to_a_bad_topic_does_not_make_it_valid(
+    broker: MemoryBroker,
+) -> None:
+    """The broker's own messages are routed without validation; that must not let the
+    topic they went to skip validation when someone publishes to it."""
+    await broker.publish(Message("svc.rpc.nobody", b"", {REPLY_TO: "bad..reply"}))
+    with pytest.raises(InvalidTopic):
+        await broker.publish(Message("bad..reply", b"x"))
