@@ -43,8 +43,9 @@ class _Channel:
 
     A plain subscription has a channel of its own; the members of a queue group or of a
     durable name share one, which is what makes them competing consumers. A worker drains
-    the channel in a loop and only parks (on a future of its own, which a later ``put``
-    resolves) when it is empty, so a backlog costs no hand-off per message. Hand-written
+    the channel in a loop and only parks (on a bare asyncio future of its own, which a later
+    ``put`` resolves: eventkit runs on asyncio, and an anyio.Event per wait costs several
+    objects) when it is empty, so a backlog costs no hand-off per message. Hand-written
     rather than an anyio memory stream because a worker that stops while waiting must never
     swallow an item (a cancelled ``receive`` can).
 
