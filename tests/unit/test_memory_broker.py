@@ -7,6 +7,7 @@ import gc
 import uuid
 from collections.abc import AsyncIterator
 
+import anyio
 import pytest
 
 from eventkit.brokers.memory import MemoryBroker, _matches
@@ -144,3 +145,26 @@ async def test_a_no_responders_notice_to_a_bad_topic_does_not_make_it_valid(
     await broker.publish(Message("svc.rpc.nobody", b"", {REPLY_TO: "bad..reply"}))
     with pytest.raises(InvalidTopic):
         await broker.publish(Message("bad..reply", b"x"))
+
+
+async def test_a_durable_message_cut_off_in_one_member_goes_to_another() -> None:
+    """A member stopped past its drain timeout puts its message back, and a member that
+    sits parked on the empty channel is woken for it (no later publish needed)."""
+    url = f"memory://unit-{uuid.uuid4().hex[:8]}"
+    started = anyio.Event()
+
+    async def stuck(message: Message) -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    seen = Seen()
+    async with MemoryBroker(url, drain_timeout=0.05) as a, MemoryBroker(url) as b:
+        sub = await a.subscribe("shop.orders", stuck, durable="billing")
+        await anyio.sleep(0.01)  # a's worker parks first, so the message goes to it
+        await b.subscribe("shop.orders", seen, durable="billing")
+        await a.publish(Message("shop.orders", b"m1"))
+        with anyio.fail_after(5):
+            await started.wait()
+        await sub.stop()  # cut off after the drain timeout: m1 was not acked
+        await b.join()
+        assert seen.bodies == [b"m1"]
