@@ -230,26 +230,46 @@ def to_message(
             body = _structured_json(id, source, type, time, subject, dataschema, data)
         return Message(topic, body, out)
 
-    if dataschema is None:
-        dataschema = dataschema_of(data)
-    body, content_type = encode_data(data)
-    h: Headers = headers if headers is not None else {}
-    h["ce-specversion"] = SPECVERSION
+    key = (source, type, subject, dataschema, time is None, data.__class__)
+    template = _templates.get(key) or _binary_template(key, data)
+    body = encode_data(data)[0]
+    if headers:
+        h = headers
+        h.update(template)
+    else:
+        h = template.copy()
     h["ce-id"] = id
-    h["ce-source"] = source
-    h["ce-type"] = type
     if time is not None:
         h["ce-time"] = time
-    if content_type is not None:
-        h[CONTENT_TYPE] = content_type
-    if subject is not None:
-        h["ce-subject"] = subject
-    if dataschema is not None:
-        h["ce-dataschema"] = dataschema
     if extensions:
         for name, value in extensions.items():
             h["ce-" + name] = value if isinstance(value, str) else _attr_str(value)
     return Message(topic, body, h)
+
+
+_templates: dict[tuple[str, str, str | None, str | None, bool, type], Headers] = {}
+_OPTIONAL = (CONTENT_TYPE, "ce-subject", "ce-dataschema")
+
+
+def _binary_template(
+    key: tuple[str, str, str | None, str | None, bool, type], data: Any
+) -> Headers:
+    """The headers of binary-mode events with these (source, type, subject, dataschema,
+    untimed, data class), in order, for each event to copy and fill in ``ce-id`` and
+    ``ce-time``: the other headers follow from the key, so they are worked out once."""
+    source, type, subject, dataschema, untimed, _ = key
+    dataschema = dataschema_of(data) if dataschema is None else dataschema
+    content_type = encode_data(data)[1] if data is None or isinstance(data, _BINARY) else JSON
+    h: Headers = {"ce-specversion": SPECVERSION, "ce-id": "", "ce-source": source, "ce-type": type}
+    if not untimed:
+        h["ce-time"] = ""
+    for name, value in zip(_OPTIONAL, (content_type, subject, dataschema), strict=True):
+        if value is not None:
+            h[name] = value
+    if len(_templates) >= _MAX_PREFIXES:
+        _templates.clear()
+    _templates[key] = h
+    return h
 
 
 _prefixes: dict[tuple[str, str, str | None, str | None, type], bytes] = {}
@@ -453,14 +473,18 @@ def event_from_headers(headers: Headers, data: Any) -> Event[Any]:
     event.source = headers["ce-source"]
     event.type = headers["ce-type"]
     event.specversion = SPECVERSION
-    event._time = headers.get("ce-time")
-    event.datacontenttype = headers.get(CONTENT_TYPE)
-    event.subject = headers.get("ce-subject")
-    event.dataschema = headers.get("ce-dataschema")
+    time = event._time = headers.get("ce-time")
+    content_type = event.datacontenttype = headers.get(CONTENT_TYPE)
+    subject = event.subject = headers.get("ce-subject")
+    dataschema = event.dataschema = headers.get("ce-dataschema")
     extensions: dict[str, Any] = {}
-    for key, value in headers.items():
-        if key.startswith("ce-") and key[3:] not in _CORE:
-            extensions[key[3:]] = value
+    # Extensions are looked for only when there are headers besides the attributes just read
+    # (the common event has none, and the walk costs more than the rest of this function).
+    known = 4 + (time is not None) + (content_type is not None)
+    if len(headers) > known + (subject is not None) + (dataschema is not None):
+        for key, value in headers.items():
+            if key.startswith("ce-") and key[3:] not in _CORE:
+                extensions[key[3:]] = value
     event.extensions = extensions
     event.data = data
     return event

@@ -325,6 +325,9 @@ class Service(Router):
             chain = compose(self.middleware, final)
 
         node_id, name, client = self.node_id, self.name, self._client
+        # The common handler takes the data (or Event) alone: decode straight into its one
+        # argument, without the general arrangement of data and Context.
+        decode = signature.decode if signature.data_only else None
 
         async def on_message(message: Message) -> None:
             stats.received += 1
@@ -334,7 +337,9 @@ class Service(Router):
                 else None
             )
             try:
-                args = signature.build_args(message, ctx)
+                args = (
+                    [decode(message)] if decode is not None else signature.build_args(message, ctx)
+                )
             except InvalidEvent as exc:
                 stats.invalid += 1
                 log.warning("%s: invalid event on %r: %s", signature.name, message.topic, exc)

@@ -194,3 +194,39 @@ def test_event_ids_are_unique() -> None:
 def test_non_serializable_data_is_a_clear_error() -> None:
     with pytest.raises(InvalidEvent, match="not JSON-serializable"):
         encode(object())
+
+
+def test_binary_headers_follow_each_events_data_and_are_its_own() -> None:
+    """Events from one publisher, in a row, each with headers for its own data and id."""
+    order = OrderPlaced(order_id="o-1", total_cents=1)
+    schema = {"ce-dataschema": "https://schemas.example/order.json"}
+    base = {"ce-specversion": "1.0", "ce-source": "/services/shop/n1", "ce-type": "t"}
+    cases: list[tuple[Any, dict[str, str]]] = [
+        (order, {"content-type": "application/json", **schema}),
+        (None, {}),
+        (b"\x00raw", {"content-type": "application/octet-stream"}),
+        ({"a": 1}, {"content-type": "application/json"}),
+        (order, {"content-type": "application/json", **schema}),
+    ]
+    for round_ in range(2):
+        for i, (data, expected) in enumerate(cases):
+            eid, metadata = f"e-{round_}-{i}", {"eventkit-md-user": "u1"} if i % 2 else {}
+            message = to_message(
+                "shop.orders", data, id=eid, source=base["ce-source"], type="t", time="z",
+                headers=dict(metadata),
+            )  # fmt: skip
+            want = {**metadata, **base, "ce-id": eid, "ce-time": "z", **expected}
+            assert message.headers == want
+            assert list(message.headers) == [
+                *metadata, "ce-specversion", "ce-id", "ce-source", "ce-type", "ce-time",
+                *(k for k in ("content-type", "ce-dataschema") if k in expected),
+            ]  # fmt: skip
+            message.headers["ce-type"] = "edited"  # reaches no later event
+    untimed = to_message("shop.orders", order, id="e-9", source="/s", type="t")
+    assert "ce-time" not in untimed.headers
+
+
+def test_non_serializable_data_is_an_invalid_event_every_time() -> None:
+    for _ in range(2):  # the second time, the headers for its class are already known
+        with pytest.raises(InvalidEvent, match="not JSON-serializable"):
+            encode(object())

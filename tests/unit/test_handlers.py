@@ -95,3 +95,31 @@ def test_router_prefix_and_include() -> None:
 def test_include_of_something_without_handlers_is_an_error() -> None:
     with pytest.raises(ConfigError, match="no handlers"):
         Service("s").include(object())
+
+
+@pytest.mark.parametrize(
+    ("optional", "others", "extensions"),
+    [
+        ({}, {}, {}),
+        ({}, {}, {"tenant": "acme"}),
+        ({"ce-time": "2024-01-01T00:00:00Z", "content-type": "application/json"}, {}, {}),
+        (
+            {"ce-subject": "o-1", "ce-dataschema": "urn:s", "content-type": "application/json"},
+            {"eventkit-md-user": "u1"},
+            {"tenant": "acme", "region": "eu"},
+        ),
+        ({"ce-time": "2024-01-01T00:00:00Z"}, {"eventkit-md-user": "u1"}, {}),
+    ],
+)
+def test_binary_events_keep_their_extensions_and_only_those(
+    optional: dict[str, str], others: dict[str, str], extensions: dict[str, str]
+) -> None:
+    from eventkit.message import Message
+
+    headers = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/s", "ce-type": "t"}
+    headers |= optional | others | {f"ce-{k}": v for k, v in extensions.items()}
+    event = inspect_handler(event_and_ctx).decode(Message("a.b", b'{"x": 1}', headers))
+    assert event.extensions == extensions
+    assert event.data == Model(x=1)
+    assert event.subject == optional.get("ce-subject")
+    assert event.dataschema == optional.get("ce-dataschema")
