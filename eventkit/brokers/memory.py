@@ -26,7 +26,15 @@ from .._tasks import TaskHost
 from ..errors import BrokerClosed, ConfigError, DeadLetter
 from ..message import Headers, Message, no_responders_reply
 from ..topics import dead_letter_topic, is_pattern
-from .base import BaseBroker, Capabilities, DeliveryPolicy, MessageHandler, being_cancelled
+from .base import (
+    BaseBroker,
+    Capabilities,
+    DeliveryPolicy,
+    MessageHandler,
+    being_cancelled,
+    is_inline,
+    run_inline,
+)
 
 __all__ = ["MemoryBroker"]
 
@@ -56,7 +64,7 @@ class _Channel:
     with 100,000 queued). The Message is made when a worker takes the message.
     """
 
-    __slots__ = ("consumers", "items", "pattern", "seq", "shared", "tokens", "waiters")
+    __slots__ = ("consumers", "inline", "items", "pattern", "seq", "shared", "tokens", "waiters")
 
     def __init__(self, pattern: str, *, shared: bool, seq: int = 0) -> None:
         self.pattern = pattern
@@ -66,8 +74,12 @@ class _Channel:
         self.consumers = 0
         self.items: deque[Any] = deque()  # topic, body, headers, attempt; topic, body...
         self.waiters: deque[asyncio.Future[None]] = deque()
+        self.inline: MessageHandler | None = None  # an inline handler: called on put, no queue
 
     def put(self, topic: str, body: bytes, headers: Headers, attempt: int = 1) -> None:
+        if self.inline is not None:  # the RPC reply inbox: no queue, no worker
+            run_inline(self.inline, Message(topic, body, headers, attempt))
+            return
         self.items.extend((topic, body, headers, attempt))
         if self.waiters:
             self.wake_one()
@@ -406,6 +418,11 @@ class MemoryBroker(BaseBroker):
             self, channel, handler, topic, queue, durable, policy or _DEFAULT_POLICY
         )
         self._subs.append(sub)
+        if not channel.shared and is_inline(handler):
+            channel.inline = handler  # called as messages are put: no worker to start
+            sub._running = 0
+            sub._done.set()
+            return sub
         for _ in range(sub._policy.max_in_flight):
             self._tasks.start_soon(sub._work)
         return sub
@@ -415,6 +432,7 @@ class MemoryBroker(BaseBroker):
         if sub in self._subs:
             self._subs.remove(sub)
         hub = self._hub
+        sub._channel.inline = None
         if sub.durable is not None:
             return
         if sub.queue is not None:

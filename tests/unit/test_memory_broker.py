@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import anyio
 import pytest
 
+from eventkit.brokers.base import inline
 from eventkit.brokers.memory import MemoryBroker, _matches
 from eventkit.errors import InvalidTopic
 from eventkit.message import REPLY_TO, Message
@@ -168,3 +169,22 @@ async def test_a_durable_message_cut_off_in_one_member_goes_to_another() -> None
         await sub.stop()  # cut off after the drain timeout: m1 was not acked
         await b.join()
         assert seen.bodies == [b"m1"]
+
+
+async def test_an_inline_subscription_is_called_as_the_message_is_published(
+    broker: MemoryBroker,
+) -> None:
+    """The RPC reply inbox's route: no queue and no worker between publish and the call."""
+    seen = Seen()
+    sub = await broker.subscribe("inline.replies", inline(seen))
+    await broker.publish(Message("inline.replies", b"1"))
+    assert seen.bodies == [b"1"]  # before publish returned: no hand-off to a worker
+    await sub.stop()
+    await broker.publish(Message("inline.replies", b"2"))
+    assert seen.bodies == [b"1"]
+    group = await broker.subscribe("inline.replies", inline(seen), queue="g")
+    await broker.publish(Message("inline.replies", b"3"))  # a group keeps its workers
+    assert seen.bodies == [b"1"]
+    await broker.join()
+    assert seen.bodies == [b"1", b"3"]
+    await group.stop()
