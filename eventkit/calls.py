@@ -31,6 +31,7 @@ from .context import (
     inherited_deadline,
     propagated_headers,
 )
+from .deadlines import Deadlines
 from .errors import BrokerClosed, DeadlineExceeded, RemoteError, ServiceUnavailable
 from .message import NO_RESPONDERS, REPLY_TO, Message
 from .middleware import Invocation, Middleware, Next, compose
@@ -56,7 +57,7 @@ class _NodeGone(Exception):
 
 
 class _Expired(Exception):
-    """An attempt's time ran out (set on the reply future by its timer)."""
+    """An attempt's time ran out (set on the reply future at its deadline)."""
 
 
 def _expire(future: asyncio.Future[Message]) -> None:
@@ -95,6 +96,7 @@ class Caller:
         self._last_query: dict[str, float] = {}
         self._discovering: dict[str, anyio.Event] = {}
         self._validators: dict[Any, Callable[[bytes], Any]] = {}
+        self._deadlines: Deadlines[asyncio.Future[Message]] = Deadlines(_expire)
         self._chain: Next | None = None
         self._registry: Registry | None = None
         self._inbox_prefix = ""
@@ -122,6 +124,7 @@ class Caller:
             if not future.done():
                 future.set_exception(BrokerClosed("the client closed while the call was waiting"))
         self._pending.clear()
+        self._deadlines.close()
         if self._inbox is not None:
             await self._inbox.stop()
             self._inbox = None
@@ -295,10 +298,8 @@ class Caller:
             {**headers, REPLY_TO: self._inbox_prefix + correlation},
         )
         loop = asyncio.get_running_loop()
-        # A timer on the future rather than a cancel scope: the cheapest timeout per call.
-        timer = loop.call_at(
-            loop.time() + max(0.0, attempt_deadline - time.time()), _expire, future
-        )
+        # The deadline expires the future (no cancel scope), and all calls share one timer.
+        self._deadlines.add(future, loop.time() + max(0.0, attempt_deadline - time.time()))
         try:
             await client.broker.publish(message)
             reply = await future
@@ -308,7 +309,7 @@ class Caller:
                 id=client.node_id,
             ) from None
         finally:
-            timer.cancel()
+            self._deadlines.discard(future)
             self._pending.pop(correlation, None)
             self.selector.release(node_id)
         if reply.headers.get(NO_RESPONDERS):

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from .brokers import Subscription
 from .brokers.base import being_cancelled, stop_all
 from .context import CALLER, DEADLINE, Context, current_message
+from .deadlines import Deadlines
 from .errors import BadRequest, ConfigError, DeadlineExceeded, InternalError, NotFound, RemoteError
 from .message import REPLY_TO, Message
 from .middleware import Invocation, Next, compose
@@ -120,6 +121,13 @@ class RpcServer:
         self.service = service
         self._subscriptions: list[Subscription] = []
         self._served: dict[str, _Served] = {}
+        self._deadlines: Deadlines[asyncio.Task[Any]] = Deadlines(self._expire)
+        self._expired: set[asyncio.Task[Any]] = set()
+
+    def _expire(self, task: asyncio.Task[Any]) -> None:
+        """A request's deadline passed while its handler ran: cancel the handler."""
+        self._expired.add(task)
+        task.cancel()
 
     async def start(self, service: Service) -> None:
         if not service.endpoints:
@@ -148,6 +156,7 @@ class RpcServer:
         """Stop taking requests; in-flight calls complete (the subscriptions drain)."""
         await stop_all(self._subscriptions)
         self._subscriptions.clear()
+        self._deadlines.close()
 
     async def _on_request(self, message: Message) -> None:
         headers = message.headers
@@ -219,27 +228,29 @@ class RpcServer:
         served.num_requests += 1
         started = time.perf_counter_ns()
         error: RemoteError | None = None
-        deadline: asyncio.Timeout | None = None
+        task = asyncio.current_task()
+        if time_left is not None and task is not None:
+            # The handler is cancelled at the caller's deadline; all requests share one timer.
+            self._deadlines.add(task, asyncio.get_running_loop().time() + time_left)
         try:
-            if time_left is None:
-                result = await served.invoke(message, ctx, request)
-            else:
-                async with asyncio.timeout(time_left) as deadline:  # cheaper than a scope
-                    result = await served.invoke(message, ctx, request)
-        except TimeoutError as exc:
-            if deadline is not None and deadline.expired():
-                log.warning("%s: cancelled at the caller's deadline", name)
-                error = DeadlineExceeded(
-                    f"{name} did not finish within the caller's deadline", id=service.name
-                )
-            else:  # the handler's own timeout (a socket, a lock): a failure of the handler
-                log.exception("%s failed (request from %s)", name, headers.get(CALLER))
-                error = InternalError(f"{name} failed: TimeoutError: {exc}", id=service.name)
+            result = await served.invoke(message, ctx, request)
         except asyncio.CancelledError:
-            if being_cancelled():
+            if task in self._expired:
+                self._expired.discard(task)
+                if task.uncancel() == 0:  # no other cancellation: only the deadline
+                    log.warning("%s: cancelled at the caller's deadline", name)
+                    error = DeadlineExceeded(
+                        f"{name} did not finish within the caller's deadline", id=service.name
+                    )
+                else:
+                    raise
+            elif being_cancelled():
                 raise  # this node is stopping: the caller fails over or times out
-            log.error("%s failed: a task it awaited was cancelled", name)
-            error = InternalError(f"{name} failed: cancelled inside the handler", id=service.name)
+            else:
+                log.error("%s failed: a task it awaited was cancelled", name)
+                error = InternalError(
+                    f"{name} failed: cancelled inside the handler", id=service.name
+                )
         except RemoteError as exc:
             if not exc.id:
                 exc.id = service.name
@@ -248,6 +259,11 @@ class RpcServer:
             log.exception("%s failed (request from %s)", name, headers.get(CALLER))
             error = InternalError(f"{name} failed: {type(exc).__name__}: {exc}", id=service.name)
         finally:
+            if task is not None:
+                self._deadlines.discard(task)
+                if task in self._expired:  # the deadline passed as the handler returned
+                    self._expired.discard(task)
+                    task.uncancel()
             current_message.reset(token)
             served.processing_ns += time.perf_counter_ns() - started
         if error is not None:
