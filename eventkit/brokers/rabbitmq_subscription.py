@@ -34,7 +34,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, Abstrac
 from ..errors import DeadLetter
 from ..message import Message
 from ..topics import dead_letter_topic
-from .base import DeliveryPolicy, MessageHandler, is_inline
+from .base import DeliveryPolicy, MessageHandler, is_inline, run_inline
 from .rabbitmq_headers import (
     ATTEMPT_HEADER,
     INTERNAL_PREFIXES,
@@ -103,7 +103,7 @@ class RabbitSubscription:
     async def _on_message(self, incoming: AbstractIncomingMessage) -> None:
         if self.inline:
             if self._active:
-                await self._call_inline(incoming)
+                run_inline(self._handler, _message(incoming))
             return
         if not self._active:
             if self._shared:  # arrived between stop() and the cancel's reply: give it back
@@ -153,12 +153,6 @@ class RabbitSubscription:
             await self._failed(incoming, message, f"{type(exc).__name__}: {exc}", final=False)
         else:
             await _settle(incoming.ack())
-
-    async def _call_inline(self, incoming: AbstractIncomingMessage) -> None:
-        try:
-            await self._handler(_message(incoming))
-        except Exception as exc:  # an inline handler does not fail; if one does, say so
-            log.error("inline handler for %r failed: %s: %s", self.topic, type(exc).__name__, exc)
 
     async def _failed(
         self, incoming: AbstractIncomingMessage, message: Message, reason: str, *, final: bool
