@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     wanted = set(args.broker or BROKERS)
     embedded = None
     if "nats" in wanted and not _reachable(args.nats):
-        from eventkit.nats_server import EmbeddedNats
+        from eventkit.brokers.nats._embedded import EmbeddedNats
 
         embedded = EmbeddedNats().start()
         notes.append(f"no NATS at {args.nats}: an embedded nats-server at {embedded.url}")

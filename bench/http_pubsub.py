@@ -22,7 +22,7 @@ import anyio
 from aiohttp import web
 
 from eventkit.brokers.http import HttpBroker
-from eventkit.message import Message
+from eventkit.wire import Message
 
 HEADERS = {
     "ce-specversion": "1.0",

@@ -39,7 +39,7 @@ from pydantic import BaseModel
 import eventkit
 from eventkit import Event, Message, Service
 from eventkit.brokers.nats import NatsBroker
-from eventkit.nats_server import EmbeddedNats
+from eventkit.brokers.nats._embedded import EmbeddedNats
 
 
 class OrderPlaced(BaseModel):

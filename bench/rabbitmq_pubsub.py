@@ -36,7 +36,7 @@ import anyio
 
 from eventkit.brokers.base import DeliveryPolicy
 from eventkit.brokers.rabbitmq import RabbitBroker
-from eventkit.message import Message
+from eventkit.wire import Message
 
 HEADERS = {
     "ce-specversion": "1.0",

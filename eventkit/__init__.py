@@ -5,9 +5,20 @@ as events. This module only re-exports the public API; no broker driver is impor
 """
 
 from .brokers import Broker, Capabilities, DeliveryPolicy, Subscription, from_url
-from .client import Client, connect
-from .context import Context
-from .errors import (
+from .rpc import Context, Invocation, Middleware, Next
+from .service import (
+    Client,
+    Endpoint,
+    Router,
+    Service,
+    ServiceStats,
+    Settings,
+    Subscriber,
+    connect,
+    endpoint,
+    subscribe,
+)
+from .wire import (
     BadRequest,
     BrokerClosed,
     BrokerError,
@@ -16,11 +27,13 @@ from .errors import (
     DeadLetter,
     DeadlineExceeded,
     DriverMissing,
+    Event,
     EventKitError,
     Forbidden,
     InternalError,
     InvalidEvent,
     InvalidTopic,
+    Message,
     NotFound,
     PayloadTooLarge,
     PublishError,
@@ -28,11 +41,6 @@ from .errors import (
     ServiceUnavailable,
     UnsupportedFeature,
 )
-from .events import Event
-from .message import Message
-from .router import Endpoint, Router, Subscriber, endpoint, subscribe
-from .service import Service, ServiceStats
-from .settings import Settings
 
 __version__ = "0.1.0"
 
@@ -57,7 +65,10 @@ __all__ = [
     "InternalError",
     "InvalidEvent",
     "InvalidTopic",
+    "Invocation",
     "Message",
+    "Middleware",
+    "Next",
     "NotFound",
     "PayloadTooLarge",
     "PublishError",

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .registry import NodeInfo, RegistryQuery
+from .discovery import NodeInfo, RegistryQuery
 
 __all__ = ["RemoteErrorModel", "generate", "main", "write"]
 

@@ -19,11 +19,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from .brokers.memory import MemoryBroker
-from .client import Client
-from .events import Event
-from .handlers import DataCodec, HandlerSignature
-from .message import Message
-from .service import Service
+from .service import Client, Service
+from .wire import DataCodec, Decoder, Event, Message
 
 __all__ = ["Recorder", "TestKit", "run"]
 
@@ -49,16 +46,7 @@ class Recorder:
     """The events seen on a topic, in arrival order (``events``) with their data (``data``)."""
 
     def __init__(self, data_type: Any) -> None:
-        self._signature = HandlerSignature(
-            func=_noop,
-            name="recorder",
-            codec=DataCodec(data_type),
-            wants_event=True,
-            data_param="event",
-            context_param=None,
-            returns=None,
-            positional=("event",),
-        )
+        self._decode = Decoder(DataCodec(data_type), event=True)
         self.events: list[Event[Any]] = []
 
     @property
@@ -66,12 +54,7 @@ class Recorder:
         return [event.data for event in self.events]
 
     async def _on_message(self, message: Message) -> None:
-        (event,) = self._signature.build_args(message, None)
-        self.events.append(event)
-
-
-async def _noop(*_: Any) -> None:
-    return None
+        self.events.append(self._decode(message))
 
 
 @asynccontextmanager

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from eventkit.nats_server import free_port
+from eventkit.brokers.nats._embedded import free_port
 
 __all__ = ["free_port", "port_open", "require_server"]
 

@@ -13,8 +13,7 @@ from pydantic import BaseModel
 
 from eventkit import Client, Event, Service
 from eventkit.brokers.memory import MemoryBroker
-from eventkit.message import Message
-from eventkit.registry import (
+from eventkit.discovery import (
     ANNOUNCE,
     LEAVE,
     QUERY,
@@ -23,6 +22,7 @@ from eventkit.registry import (
     RegistryChange,
     registry_topic,
 )
+from eventkit.wire import Message
 
 pytestmark = pytest.mark.anyio
 
@@ -64,7 +64,8 @@ async def observer(url: str, **kwargs: float) -> AsyncIterator[Registry]:
     """A process that only watches: a client's registry with no node of its own."""
     async with Client(MemoryBroker(url)) as client:
         registry = Registry(
-            client,
+            client.broker,
+            source=client.source,
             namespace="eventkit",
             ttl=kwargs.get("ttl", 2.0),
             heartbeat=kwargs.get("heartbeat", 0.5),
@@ -129,11 +130,11 @@ async def test_two_services_see_each_other_and_a_late_client_learns_both() -> No
                     await late.start()  # sends its one query
                     added = {(await next_change(changes)).node.id for _ in range(2)}
                 assert added == {a.node_id, b.node_id}
-                assert seen.count(QUERY, late.client.source) == 1
+                assert seen.count(QUERY, late.source) == 1
                 # Asking for one service returns once it answered (not after `wait`).
                 with anyio.fail_after(10):
                     await late.query("audit", wait=30.0)
-                assert seen.count(QUERY, late.client.source) == 2
+                assert seen.count(QUERY, late.source) == 2
         finally:
             await b.stop()
             await a.stop()
@@ -215,7 +216,14 @@ async def test_a_crashed_node_expires_while_its_heartbeats_fail() -> None:
         record = NodeInfo(
             id="crash-1", service="crash", version="1", address="h/2", ttl=0.4, started=1.0
         )
-        node = Registry(client, namespace="eventkit", ttl=0.4, heartbeat=0.1, local=lambda: record)
+        node = Registry(
+            crashed_broker,
+            source="/clients/crash-1",
+            namespace="eventkit",
+            ttl=0.4,
+            heartbeat=0.1,
+            local=lambda: record,
+        )
         async with view.watch() as changes:
             await node.start()
             assert (await next_change(changes)).node.id == "crash-1"

@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import ConfigError, DriverMissing
+from ..wire import ConfigError, DriverMissing
 from .base import BaseBroker, Broker, Capabilities, DeliveryPolicy, MessageHandler, Subscription
 
 __all__ = [

@@ -9,32 +9,66 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
 import anyio
 
-from ..errors import ConfigError, PayloadTooLarge, UnsupportedFeature
-from ..message import Message
-from ..topics import validate_name, validate_pattern, validate_topic
+from ..wire import (
+    ConfigError,
+    Message,
+    PayloadTooLarge,
+    UnsupportedFeature,
+    validate_name,
+    validate_pattern,
+    validate_topic,
+)
 
 __all__ = [
+    "NO_RESPONDERS",
+    "REPLY_BY",
+    "REPLY_TO",
+    "BaseBroker",
     "Broker",
     "Capabilities",
     "DeliveryPolicy",
+    "EndpointDescription",
     "MessageHandler",
+    "ServiceAdvertiser",
+    "ServiceDescription",
     "Subscription",
     "being_cancelled",
     "guarded",
     "inline",
     "is_inline",
+    "no_responders_reply",
     "run_inline",
     "stop_all",
 ]
 
 log = logging.getLogger("eventkit.broker")
+
+# Requests, as far as a broker knows them. A message that carries REPLY_TO is a request whose
+# reply goes to that topic; REPLY_BY, when present, is when its sender stops waiting (seconds
+# since the epoch, as text). A broker with ``Capabilities.no_responders`` answers a request
+# that reached no subscriber with an empty message carrying NO_RESPONDERS, so the sender
+# learns at once that it surely did not run; a broker may also carry the reply back inside
+# its own transport until REPLY_BY (the HTTP broker does). Above the broker, the RPC protocol
+# (:mod:`eventkit.rpc`) uses these same headers; an adapter needs nothing more of RPC.
+REPLY_TO = "eventkit-reply-to"
+REPLY_BY = "eventkit-deadline"
+NO_RESPONDERS = "eventkit-no-responders"
+
+
+def no_responders_reply(request: Message) -> Message | None:
+    """The notice a broker sends when ``request`` reached nobody (None if it wants no reply)."""
+    reply_to = request.headers.get(REPLY_TO)
+    if reply_to is None:
+        return None
+    return Message(reply_to, b"", {NO_RESPONDERS: "1"})
+
 
 MessageHandler = Callable[[Message], Awaitable[None]]
 """Called once per delivery. Returning acks; raising nacks (durable: redelivered later);
@@ -84,7 +118,7 @@ class Capabilities:
     no_responders: bool = False
     """A message with an ``eventkit-reply-to`` header that reaches no subscriber makes the
     broker deliver an empty message with ``eventkit-no-responders: 1`` to that reply topic
-    (see :func:`eventkit.message.no_responders_reply`). RPC uses it to fail over at once
+    (see :func:`no_responders_reply`). RPC uses it to fail over at once
     instead of waiting for a timeout; without it, callers rely on timeouts and the registry."""
     structured_events: bool = False
     """Events go in CloudEvents structured mode unless the publisher says otherwise: the
@@ -171,6 +205,50 @@ class Broker(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+# -- optional: a broker's own service discovery ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointDescription:
+    """One endpoint of a service as a broker's native discovery lists it."""
+
+    name: str
+    subject: str
+    queue_group: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDescription:
+    """A running service, in plain values, for a broker that lists services natively.
+
+    ``stats()`` returns per-endpoint counters (``name``, ``num_requests``, ``num_errors``,
+    ``last_error``, ``processing_time``, ``average_processing_time``; times in ns).
+    """
+
+    name: str
+    node_id: str
+    version: str
+    description: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    endpoints: Sequence[EndpointDescription] = ()
+    stats: Callable[[], list[dict[str, Any]]] = list
+
+
+@runtime_checkable
+class ServiceAdvertiser(Protocol):
+    """A broker with a service discovery of its own (NATS's ``$SRV`` service API).
+
+    A service on such a broker is also listed there, so the broker's own tools see it next to
+    native services. eventkit's gossiped registry stays the source of truth for callers.
+    """
+
+    async def advertise(self, service: ServiceDescription) -> Subscription:
+        """Answer the broker's discovery requests for ``service`` until the returned
+        subscription is stopped."""
+        ...
 
 
 class BaseBroker:

@@ -23,9 +23,15 @@ from urllib.parse import urlsplit
 import anyio
 
 from .._tasks import TaskHost
-from ..errors import BrokerClosed, ConfigError, DeadLetter
-from ..message import Headers, Message, no_responders_reply
-from ..topics import dead_letter_topic, is_pattern
+from ..wire import (
+    BrokerClosed,
+    ConfigError,
+    DeadLetter,
+    Headers,
+    Message,
+    dead_letter_topic,
+    is_pattern,
+)
 from .base import (
     BaseBroker,
     Capabilities,
@@ -33,6 +39,7 @@ from .base import (
     MessageHandler,
     being_cancelled,
     is_inline,
+    no_responders_reply,
     run_inline,
 )
 
@@ -196,7 +203,7 @@ _hubs: dict[str, _Hub] = {}
 
 def _matches(pattern: tuple[str, ...], topic: list[str]) -> bool:
     """Whether a topic matches a wildcard pattern, both split into tokens (NATS rules, as
-    :func:`eventkit.topics.matches`, without its cache: most topics that miss the route
+    :func:`eventkit.wire.matches`, without its cache: most topics that miss the route
     cache, RPC replies, are seen once)."""
     for i, token in enumerate(pattern):
         if token == ">":

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 
-from ..errors import ConnectionLost
+from ..wire import ConnectionLost
 
 __all__ = ["EmbeddedBroker"]
 
@@ -62,8 +62,8 @@ class EmbeddedBroker:
 
 
 def _main(port: int) -> int:
-    from ..errors import EventKitError
-    from ..nats_server import EmbeddedNats
+    from ..brokers.nats import EmbeddedNats
+    from ..wire import EventKitError
 
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

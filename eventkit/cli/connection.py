@@ -15,9 +15,8 @@ from typing import Annotated, Any
 import anyio
 import typer
 
-from ..client import Client, new_node_id
-from ..errors import ConfigError, ConnectionLost
-from ..settings import Settings
+from ..service import Client, Settings, new_node_id
+from ..wire import ConfigError, ConnectionLost
 from .output import fail, progress
 
 __all__ = [

@@ -18,13 +18,20 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..client import Client
-from ..context import CALLER, DEADLINE
-from ..events import decode_attributes
-from ..handlers import DataCodec
-from ..message import NO_RESPONDERS, REPLY_TO, Message
-from ..registry import ANNOUNCE, QUERY, NodeInfo, RegistryQuery, ServiceInfo, registry_topic
-from ..rpc import ENDPOINT, NODE, STATUS, node_topic, reply_topic
+from ..discovery import ANNOUNCE, QUERY, NodeInfo, RegistryQuery, ServiceInfo, registry_topic
+from ..rpc import (
+    CALLER,
+    DEADLINE,
+    ENDPOINT,
+    NO_RESPONDERS,
+    NODE,
+    REPLY_TO,
+    STATUS,
+    node_topic,
+    reply_topic,
+)
+from ..service import Client
+from ..wire import DataCodec, Message, decode_attributes
 from .connection import BrokerOption, NamespaceOption, connected, run_async
 from .output import Format, console, fail, print_json, print_yaml, progress
 

@@ -17,9 +17,7 @@ import anyio
 import typer
 from rich.markup import escape
 
-from ..errors import InvalidEvent, InvalidTopic, RemoteError
-from ..events import decode_attributes
-from ..message import Message
+from ..wire import InvalidEvent, InvalidTopic, Message, RemoteError, decode_attributes
 from .connection import BrokerOption, NamespaceOption, connected, run_async
 from .output import Format, console, err, fail, note, print_json, progress
 

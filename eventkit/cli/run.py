@@ -21,8 +21,8 @@ from typing import Annotated
 
 import typer
 
-from ..errors import ConfigError
 from ..service import Service
+from ..wire import ConfigError
 from .connection import DEFAULT_BROKER, BrokerOption, NamespaceOption
 from .output import err, fail, note
 

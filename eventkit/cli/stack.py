@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..wire import ConfigError
 
 __all__ = ["STACK_FILE", "ServiceSpec", "Stack", "load_stack"]
 

@@ -33,10 +33,9 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from ..client import Client, new_node_id
-from ..errors import ConfigError, EventKitError
-from ..registry import RegistryChange
-from ..settings import Settings
+from ..discovery import RegistryChange
+from ..service import Client, Settings, new_node_id
+from ..wire import ConfigError, EventKitError
 from .broker import EmbeddedBroker
 from .connection import DEFAULT_BROKER, BrokerOption, NamespaceOption, no_broker_hint, run_async
 from .output import console, fail, progress

@@ -8,8 +8,7 @@ import anyio
 import pytest
 
 from eventkit.brokers import Broker, DeliveryPolicy
-from eventkit.errors import PayloadTooLarge
-from eventkit.message import Message
+from eventkit.wire import Message, PayloadTooLarge
 
 from .target import Target
 from .util import Recorder, numbered, settle, wait_until

@@ -8,14 +8,15 @@ import anyio
 import pytest
 
 from eventkit.brokers import Broker, DeliveryPolicy
-from eventkit.errors import DeadLetter, UnsupportedFeature
-from eventkit.message import (
+from eventkit.wire import (
     DEAD_LETTER_ATTEMPTS,
     DEAD_LETTER_REASON,
     DEAD_LETTER_TOPIC,
+    DeadLetter,
     Message,
+    UnsupportedFeature,
+    dead_letter_topic,
 )
-from eventkit.topics import dead_letter_topic
 
 from .target import Target
 from .util import Recorder, msg_id, name, numbered, settle, wait_until

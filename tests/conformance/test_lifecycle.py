@@ -6,8 +6,7 @@ import anyio
 import pytest
 
 from eventkit.brokers import Broker, DeliveryPolicy
-from eventkit.errors import BrokerClosed
-from eventkit.message import Message
+from eventkit.wire import BrokerClosed, Message
 
 from .target import Target
 from .util import Recorder, numbered, settle, wait_until

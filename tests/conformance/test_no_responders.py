@@ -11,7 +11,8 @@ import anyio
 import pytest
 
 from eventkit.brokers import Broker
-from eventkit.message import NO_RESPONDERS, REPLY_TO, Message
+from eventkit.brokers.base import NO_RESPONDERS, REPLY_TO
+from eventkit.wire import Message
 
 from .util import Recorder, settle
 

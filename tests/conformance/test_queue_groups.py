@@ -8,7 +8,7 @@ from functools import partial
 import pytest
 
 from eventkit.brokers import Broker
-from eventkit.errors import UnsupportedFeature
+from eventkit.wire import UnsupportedFeature
 
 from .target import Target
 from .util import Recorder, delivered_at_least, name, numbered, settle, wait_until

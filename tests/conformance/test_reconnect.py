@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from eventkit.brokers import Broker, DeliveryPolicy
-from eventkit.message import Message
+from eventkit.wire import Message
 
 from .target import Target
 from .util import Recorder, name, publish_retrying, settle

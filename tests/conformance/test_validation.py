@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from eventkit.brokers import Broker, from_url
-from eventkit.errors import ConfigError, InvalidTopic
-from eventkit.message import Message
+from eventkit.wire import ConfigError, InvalidTopic, Message
 
 from .util import Recorder, settle
 

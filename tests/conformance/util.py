@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterable
 import anyio
 
 from eventkit.brokers import Broker, Subscription
-from eventkit.errors import ConnectionLost, PublishError
-from eventkit.message import Message
+from eventkit.wire import ConnectionLost, Message, PublishError
 
 TIMEOUT = 10.0
 """Default bound of a wait: generous for network brokers, never reached when all is well."""

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import eventkit.testing
-from eventkit.context import ADDRESS
+from eventkit.discovery import ADDRESS
 from examples.greeter.service import CountReply, HelloReply, HelloRequest, svc
 from tests.cli.util import ROOT, env_for, namespace, run_service, wait_listed
 

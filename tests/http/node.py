@@ -12,7 +12,7 @@ import sys
 import anyio
 
 from eventkit.brokers.http import HttpBroker
-from eventkit.message import Message
+from eventkit.wire import Message
 
 
 async def main(name: str, port: int, seeds: str) -> None:

@@ -1,4 +1,4 @@
-"""Replies carried back in the response to the request's POST (eventkit.brokers.http_answers)."""
+"""Replies carried back in the response to the request's POST (eventkit.brokers.http._answers)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import pytest
 
 import eventkit
 from eventkit import Service
-from eventkit.brokers.base import inline
+from eventkit.brokers.base import NO_RESPONDERS, REPLY_TO, inline
 from eventkit.brokers.http import HttpBroker
-from eventkit.brokers.http_answers import Answers, read_answer
-from eventkit.brokers.http_gossip import Route
-from eventkit.context import DEADLINE
-from eventkit.message import NO_RESPONDERS, REPLY_TO, Message
+from eventkit.brokers.http._answers import Answers, read_answer
+from eventkit.brokers.http._gossip import Route
+from eventkit.rpc import DEADLINE
+from eventkit.wire import Message
 from tests.conformance.util import Recorder, settle, wait_until
 
 from .conftest import NodeFactory

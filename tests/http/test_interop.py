@@ -12,8 +12,7 @@ from aiohttp import web
 from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.v1.event import CloudEvent
 
-from eventkit.events import decode_attributes, to_message
-from eventkit.message import Message
+from eventkit.wire import Message, decode_attributes, to_message
 from tests.conformance.util import Recorder, settle
 from tests.servers import free_port
 

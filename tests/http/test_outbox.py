@@ -9,7 +9,7 @@ import pytest
 
 from eventkit.brokers import DeliveryPolicy
 from eventkit.brokers.http import HttpBroker
-from eventkit.message import Message
+from eventkit.wire import Message
 from tests.conformance.util import Recorder, numbered, settle
 
 from .conftest import NodeFactory

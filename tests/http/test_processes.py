@@ -15,7 +15,7 @@ import anyio
 import pytest
 
 from eventkit.brokers.http import HttpBroker
-from eventkit.message import Message
+from eventkit.wire import Message
 from tests.servers import free_port
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]

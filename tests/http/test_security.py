@@ -7,8 +7,7 @@ import logging
 import aiohttp
 import pytest
 
-from eventkit.errors import PayloadTooLarge
-from eventkit.message import Message
+from eventkit.wire import Message, PayloadTooLarge
 from tests.conformance.util import Recorder, settle
 
 from .conftest import NodeFactory

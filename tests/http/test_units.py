@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from eventkit.brokers.http_config import parse_settings
-from eventkit.brokers.http_gossip import DurableSpec, Entry, Membership, NodeRecord
-from eventkit.brokers.http_wire import decode_headers, encode_headers, foreign_messages
-from eventkit.errors import ConfigError, InvalidEvent, InvalidTopic
-from eventkit.message import Message
+from eventkit.brokers.http._config import parse_settings
+from eventkit.brokers.http._gossip import DurableSpec, Entry, Membership, NodeRecord
+from eventkit.brokers.http._wire import decode_headers, encode_headers, foreign_messages
+from eventkit.wire import ConfigError, InvalidEvent, InvalidTopic, Message
 
 
 def test_headers_round_trip_through_http_names_and_values() -> None:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from eventkit.nats_server import EmbeddedNats
+from eventkit.brokers.nats._embedded import EmbeddedNats
 
 
 @pytest.fixture(scope="session")

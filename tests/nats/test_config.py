@@ -8,16 +8,16 @@ import pytest
 
 from eventkit.brokers import from_url
 from eventkit.brokers.nats import NatsBroker
-from eventkit.brokers.nats_config import parse_settings
-from eventkit.brokers.nats_headers import ESCAPED, from_nats, to_nats
-from eventkit.brokers.nats_streams import (
+from eventkit.brokers.nats._config import parse_settings
+from eventkit.brokers.nats._headers import ESCAPED, from_nats, to_nats
+from eventkit.brokers.nats._streams import (
     common_cover,
     covers,
     merge_subjects,
     overlaps,
     stream_name,
 )
-from eventkit.errors import ConfigError
+from eventkit.wire import ConfigError
 
 
 def test_from_url_makes_a_nats_broker() -> None:

@@ -9,14 +9,13 @@ import anyio
 import pytest
 from nats.aio.client import Client
 
-import eventkit.brokers.nats as nats_module
-import eventkit.brokers.nats_dispatch as dispatch_module
-from eventkit.brokers.base import inline
+import eventkit.brokers.nats._broker as nats_module
+import eventkit.brokers.nats._dispatch as dispatch_module
+from eventkit.brokers.base import NO_RESPONDERS, REPLY_TO, inline
 from eventkit.brokers.nats import NatsBroker
-from eventkit.brokers.nats_dispatch import Dispatcher
-from eventkit.errors import DeadLetter
-from eventkit.message import NO_RESPONDERS, REPLY_TO, Message
-from eventkit.nats_server import EmbeddedNats
+from eventkit.brokers.nats._dispatch import Dispatcher
+from eventkit.brokers.nats._embedded import EmbeddedNats
+from eventkit.wire import DeadLetter, Message
 from tests.conformance.util import Recorder, settle, wait_until
 
 pytestmark = pytest.mark.anyio

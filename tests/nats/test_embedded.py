@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from eventkit import nats_server as embedded
-from eventkit.errors import ConnectionLost
-from eventkit.nats_server import EmbeddedNats, nats_server_executable
+from eventkit.brokers.nats import _embedded as embedded
+from eventkit.brokers.nats._embedded import EmbeddedNats, nats_server_executable
+from eventkit.wire import ConnectionLost
 from tests.servers import port_open
 
 

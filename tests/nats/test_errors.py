@@ -8,9 +8,8 @@ import anyio
 import pytest
 
 from eventkit.brokers.nats import NatsBroker
-from eventkit.errors import BrokerClosed, ConfigError, ConnectionLost, PayloadTooLarge
-from eventkit.message import Message
-from eventkit.nats_server import EmbeddedNats, free_port
+from eventkit.brokers.nats._embedded import EmbeddedNats, free_port
+from eventkit.wire import BrokerClosed, ConfigError, ConnectionLost, Message, PayloadTooLarge
 from tests.conformance.util import Recorder, settle
 
 pytestmark = pytest.mark.anyio

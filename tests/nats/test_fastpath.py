@@ -6,7 +6,7 @@ import pytest
 from nats.aio.client import Client
 from nats.errors import BadHeaderError
 
-from eventkit.brokers.nats_fastpath import FastHeaderClient, _compatible
+from eventkit.brokers.nats._fastpath import FastHeaderClient, _compatible
 
 pytestmark = pytest.mark.anyio
 

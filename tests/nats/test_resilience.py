@@ -9,8 +9,8 @@ import pytest
 
 from eventkit.brokers import DeliveryPolicy
 from eventkit.brokers.nats import NatsBroker
-from eventkit.message import Message
-from eventkit.nats_server import EmbeddedNats, EmbeddedNatsCluster
+from eventkit.brokers.nats._embedded import EmbeddedNats, EmbeddedNatsCluster
+from eventkit.wire import Message
 from tests.conformance.util import Recorder, publish_retrying, settle, wait_until
 
 pytestmark = pytest.mark.anyio
@@ -114,7 +114,7 @@ async def test_many_nodes_create_streams_and_durables_at_once(nats_server: Embed
 
 
 def _matches(pattern: str, topic: str) -> bool:
-    from eventkit.topics import matches
+    from eventkit.wire import matches
 
     return matches(pattern, topic)
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from eventkit import Client, Service, Settings
 from eventkit.brokers.nats import NatsBroker
-from eventkit.nats_server import EmbeddedNats
+from eventkit.brokers.nats._embedded import EmbeddedNats
 
 pytestmark = pytest.mark.anyio
 

@@ -10,8 +10,8 @@ import pytest
 
 from eventkit import ConnectionLost
 from eventkit.brokers.nats import NatsBroker
-from eventkit.message import Message
-from eventkit.nats_server import EmbeddedNats
+from eventkit.brokers.nats._embedded import EmbeddedNats
+from eventkit.wire import Message
 from tests.conformance.util import Recorder, settle
 
 pytestmark = pytest.mark.anyio

@@ -13,8 +13,8 @@ from nats.aio.client import Client
 
 from eventkit.brokers import DeliveryPolicy, MessageHandler
 from eventkit.brokers.nats import NatsBroker
-from eventkit.brokers.nats_core import NatsSubscription
-from eventkit.brokers.nats_jetstream import DurableSubscription
+from eventkit.brokers.nats._core import NatsSubscription
+from eventkit.brokers.nats._jetstream import DurableSubscription
 
 
 class TrackingNatsBroker(NatsBroker):

@@ -9,8 +9,7 @@ import pytest
 from eventkit.brokers import DeliveryPolicy
 from eventkit.brokers.base import inline
 from eventkit.brokers.rabbitmq import RabbitBroker
-from eventkit.errors import ConnectionLost, PayloadTooLarge, PublishError
-from eventkit.message import Message
+from eventkit.wire import ConnectionLost, Message, PayloadTooLarge, PublishError
 from tests.conformance.targets.rabbitmq import AMQP_URL
 from tests.conformance.util import Recorder, numbered, settle, wait_until
 from tests.servers import free_port

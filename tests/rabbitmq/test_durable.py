@@ -6,14 +6,14 @@ import aio_pika
 import pytest
 
 from eventkit.brokers import DeliveryPolicy
-from eventkit.errors import DeadLetter
-from eventkit.message import (
+from eventkit.wire import (
     DEAD_LETTER_ATTEMPTS,
     DEAD_LETTER_REASON,
     DEAD_LETTER_TOPIC,
+    DeadLetter,
     Message,
+    dead_letter_topic,
 )
-from eventkit.topics import dead_letter_topic
 from tests.conformance.targets.rabbitmq import AMQP_URL
 from tests.conformance.util import Recorder, numbered, settle
 

@@ -9,8 +9,7 @@ import pytest
 from cloudevents.core.bindings import rabbitmq as ce_rabbitmq
 from cloudevents.core.v1.event import CloudEvent
 
-from eventkit.events import decode_attributes, to_message
-from eventkit.message import Message
+from eventkit.wire import Message, decode_attributes, to_message
 from tests.conformance.targets.rabbitmq import AMQP_URL
 
 from .conftest import MakeBroker

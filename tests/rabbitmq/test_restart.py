@@ -9,8 +9,7 @@ import anyio
 import pytest
 
 from eventkit.brokers import DeliveryPolicy
-from eventkit.errors import ConnectionLost, PublishError
-from eventkit.message import Message
+from eventkit.wire import ConnectionLost, Message, PublishError
 from tests.conformance.targets.rabbitmq import can_restart, restart_rabbitmq
 from tests.conformance.util import Recorder, settle, wait_until
 

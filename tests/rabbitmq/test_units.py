@@ -8,16 +8,16 @@ import pytest
 from pamqp.constants import DOMAIN_REGEX
 
 from eventkit.brokers import from_url
-from eventkit.brokers.rabbitmq import RabbitBroker, _redact
-from eventkit.brokers.rabbitmq_headers import (
+from eventkit.brokers.rabbitmq import RabbitBroker
+from eventkit.brokers.rabbitmq._broker import _redact
+from eventkit.brokers.rabbitmq._headers import (
     ATTEMPT_HEADER,
     binding_key,
     from_amqp,
     queue_name_part,
     to_amqp,
 )
-from eventkit.errors import ConfigError
-from eventkit.topics import matches
+from eventkit.wire import ConfigError, matches
 
 QUEUE_NAME = DOMAIN_REGEX["queue-name"]
 

@@ -25,7 +25,7 @@ from eventkit import (
     Service,
     ServiceUnavailable,
 )
-from eventkit.middleware import Invocation, Next
+from eventkit.rpc import Invocation, Next
 from tests.conformance.target import Target
 
 pytestmark = pytest.mark.anyio

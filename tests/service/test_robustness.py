@@ -11,9 +11,9 @@ import pytest
 
 import eventkit.testing
 from eventkit import Context, InternalError, Service, Settings
-from eventkit.context import DEADLINE
-from eventkit.message import REPLY_TO, Message
-from eventkit.rpc import ENDPOINT
+from eventkit.brokers.base import REPLY_TO
+from eventkit.rpc import DEADLINE, ENDPOINT
+from eventkit.wire import Message
 
 pytestmark = pytest.mark.anyio
 

@@ -13,8 +13,7 @@ import eventkit
 import eventkit.testing
 from eventkit import ConfigError, Context, DeadLetter, DriverMissing, Event, Service
 from eventkit.brokers.memory import MemoryBroker
-from eventkit.message import Message
-from eventkit.topics import dead_letter_topic
+from eventkit.wire import Message, dead_letter_topic
 
 pytestmark = pytest.mark.anyio
 
@@ -237,7 +236,8 @@ def test_missing_driver_names_the_pip_extra(monkeypatch: pytest.MonkeyPatch) -> 
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_nats)
-    monkeypatch.delitem(sys.modules, "eventkit.brokers.nats", raising=False)
+    for name in [m for m in sys.modules if m.startswith("eventkit.brokers.nats")]:
+        monkeypatch.delitem(sys.modules, name)
     with pytest.raises(DriverMissing, match=r'pip install "eventkit\[nats\]"'):
         eventkit.from_url("nats://127.0.0.1:4222")
 

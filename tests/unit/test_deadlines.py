@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from eventkit.deadlines import Deadlines
+from eventkit.rpc._deadlines import Deadlines
 
 pytestmark = pytest.mark.anyio
 

@@ -11,16 +11,16 @@ from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel, ConfigDict
 
-from eventkit.errors import InvalidEvent
-from eventkit.events import (
+from eventkit.service import inspect_handler
+from eventkit.wire import (
     Event,
     EventIds,
+    InvalidEvent,
+    Message,
     check_extensions,
     decode_attributes,
     to_message,
 )
-from eventkit.handlers import inspect_handler
-from eventkit.message import Message
 
 
 class OrderPlaced(BaseModel):

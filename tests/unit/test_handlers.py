@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from eventkit import ConfigError, Context, Event, Router, Service, Subscriber, subscribe
-from eventkit.handlers import inspect_handler
+from eventkit.service import inspect_handler
 
 
 class Model(BaseModel):
@@ -114,7 +114,7 @@ def test_include_of_something_without_handlers_is_an_error() -> None:
 def test_binary_events_keep_their_extensions_and_only_those(
     optional: dict[str, str], others: dict[str, str], extensions: dict[str, str]
 ) -> None:
-    from eventkit.message import Message
+    from eventkit.wire import Message
 
     headers = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/s", "ce-type": "t"}
     headers |= optional | others | {f"ce-{k}": v for k, v in extensions.items()}

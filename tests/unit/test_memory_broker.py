@@ -10,11 +10,9 @@ from collections.abc import AsyncIterator
 import anyio
 import pytest
 
-from eventkit.brokers.base import inline
+from eventkit.brokers.base import REPLY_TO, inline
 from eventkit.brokers.memory import MemoryBroker, _matches
-from eventkit.errors import InvalidTopic
-from eventkit.message import REPLY_TO, Message
-from eventkit.topics import matches
+from eventkit.wire import InvalidTopic, Message, matches
 
 pytestmark = pytest.mark.anyio
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from eventkit.registry import (
+from eventkit.discovery import (
     EndpointInfo,
     NodeInfo,
     RegistryChange,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from eventkit import schemas
-from eventkit.errors import BadRequest, RemoteError
-from eventkit.registry import NodeInfo
+from eventkit.discovery import NodeInfo
+from eventkit.wire import BadRequest, RemoteError
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 

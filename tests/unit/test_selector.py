@@ -7,9 +7,8 @@ from collections import Counter
 
 import pytest
 
-from eventkit.errors import ConfigError
-from eventkit.registry import NodeInfo
-from eventkit.selector import Selector
+from eventkit.discovery import NodeInfo, Selector
+from eventkit.wire import ConfigError
 
 
 def nodes(*ids: str) -> list[NodeInfo]:

@@ -15,11 +15,16 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from eventkit.envelopes import EnvelopeReader
-from eventkit.errors import InvalidEvent
-from eventkit.events import Event, event_id_of, is_structured, to_message
-from eventkit.handlers import inspect_handler
-from eventkit.message import Message
+from eventkit.service import inspect_handler
+from eventkit.wire import (
+    EnvelopeReader,
+    Event,
+    InvalidEvent,
+    Message,
+    event_id_of,
+    is_structured,
+    to_message,
+)
 
 TOPIC = "shop.orders.placed"
 STRUCTURED = {"content-type": "application/cloudevents+json"}

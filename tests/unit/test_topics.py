@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from eventkit import InvalidTopic
-from eventkit.topics import matches, validate_pattern, validate_topic
+from eventkit.wire import matches, validate_pattern, validate_topic
 
 
 @pytest.mark.parametrize(

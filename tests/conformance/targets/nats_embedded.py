@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from eventkit.brokers.nats import NatsBroker
-from eventkit.nats_server import EmbeddedNats
+from eventkit.brokers.nats._embedded import EmbeddedNats
 
 from ..target import Target
 

@@ -1,0 +1,20 @@
+"""``nats://``: the NATS adapter (nats-py), with JetStream for ``durable=``.
+
+Importing this package imports nats-py; :func:`eventkit.brokers.from_url` does so only when a
+``nats://`` URL is first used. Besides the broker: the embedded ``nats-server`` for local
+stacks and tests (:class:`EmbeddedNats`, :class:`EmbeddedNatsCluster`), and the NATS service
+API that lists eventkit services to NATS tooling.
+"""
+
+from ._broker import NatsBroker, NatsSubscription
+from ._config import NatsSettings
+from ._embedded import EmbeddedNats, EmbeddedNatsCluster, nats_server_executable
+
+__all__ = [
+    "EmbeddedNats",
+    "EmbeddedNatsCluster",
+    "NatsBroker",
+    "NatsSettings",
+    "NatsSubscription",
+    "nats_server_executable",
+]

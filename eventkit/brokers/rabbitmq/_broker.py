@@ -1,0 +1,475 @@
+"""``amqp://`` and ``amqps://``: RabbitMQ through aio-pika's robust connection.
+
+Topology, all on one durable topic exchange (``eventkit`` unless ``exchange=`` says otherwise):
+
+- a topic is the routing key; a pattern binds with ``*`` as is and ``>`` as ``*.#``;
+- a plain subscriber has an exclusive auto-delete queue of its own (fan-out);
+- ``queue="g"`` shares one auto-delete queue ``{exchange}.group.g.{pattern}`` (competing
+  consumers; the pattern in the name keeps one group name on two topics apart);
+- ``durable="d"`` shares the durable queue ``{exchange}.durable.d``: persistent messages,
+  manual acks, retries through ``{exchange}.durable.d.retry.{ms}`` queues whose message TTL is
+  the backoff and which dead-letter back into the durable queue, and dead letters published
+  on the exchange under ``eventkit.deadletter.d`` (kept in ``{exchange}.deadletter.d``, seen by
+  any subscriber of that topic).
+
+Every subscription has a channel of its own whose prefetch bounds what RabbitMQ sends ahead,
+so a slow handler never pulls a whole queue into memory. When RabbitMQ restarts, aio-pika
+restores the connection, channels, queues, bindings and consumers; publishes wait (up to
+``timeout``) for the connection to come back.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import ssl
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aio_pika
+import aiormq.exceptions as amqp_errors
+import anyio
+from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
+from aiormq.abc import DeliveredMessage
+from pamqp.commands import Basic
+
+from ..._tasks import TaskHost
+from ...wire import (
+    BrokerClosed,
+    BrokerError,
+    ConfigError,
+    ConnectionLost,
+    EventKitError,
+    Message,
+    PayloadTooLarge,
+    PublishError,
+    dead_letter_topic,
+)
+from ..base import (
+    REPLY_TO,
+    BaseBroker,
+    Capabilities,
+    DeliveryPolicy,
+    MessageHandler,
+    guarded,
+    no_responders_reply,
+)
+from ._headers import binding_key, queue_name_part, to_amqp
+from ._subscription import RabbitSubscription
+
+__all__ = ["DEFAULT_MAX_PAYLOAD", "RabbitBroker", "RabbitSubscription"]
+
+log = logging.getLogger("eventkit.broker.rabbitmq")
+
+DEFAULT_MAX_PAYLOAD = 128 * 1024 * 1024
+"""RabbitMQ's own default ``max_message_size``; bigger bodies are refused before sending."""
+
+_DEFAULT_POLICY = DeliveryPolicy()
+
+_EXCHANGE_NAME = re.compile(r"^[A-Za-z0-9_\-.:@]{1,200}$")
+_CONNECTION_ERRORS = (
+    amqp_errors.AMQPConnectionError,
+    amqp_errors.ChannelInvalidStateError,
+    ConnectionError,
+    OSError,
+)
+_START_HINT = (
+    "start RabbitMQ (`docker compose up -d rabbitmq`, or `rabbitmq-server` / "
+    "`systemctl start rabbitmq-server` on this machine) or point the URL at a running one"
+)
+
+
+class RabbitBroker(BaseBroker):
+    """A broker on RabbitMQ, from a URL such as ``amqp://user:pass@host:5672/vhost``.
+
+    Options (everything else about the connection goes in the URL's query, or ``options``):
+
+    - ``exchange``: the topic exchange every message goes through (default ``eventkit``);
+      services that should see each other use the same one.
+    - ``drain_timeout``: seconds ``close()`` / ``stop()`` wait for running handlers.
+    - ``prefetch``: deliveries RabbitMQ may send ahead to one subscription; default, and
+      never less than, the subscription's ``DeliveryPolicy.max_in_flight``.
+    - ``confirm``: wait for RabbitMQ's confirm on every publish (default). ``False`` returns
+      once the message is written to the socket; retries and dead letters are always confirmed.
+    - ``timeout``: seconds for connecting, a confirm, and waiting for a lost connection to
+      come back before :class:`ConnectionLost`.
+    - ``max_payload``: bodies above it raise :class:`PayloadTooLarge` (RabbitMQ's default).
+    - ``tls_ca``, ``tls_cert``, ``tls_key``: files for ``amqps://`` (CA bundle, client
+      certificate and key); without them the system's CAs are used.
+    - ``options``: passed to ``aio_pika.connect_robust`` as keyword arguments
+      (``heartbeat``, ``reconnect_interval``, ``client_properties``, ...).
+    """
+
+    def __init__(
+        self,
+        url: str = "amqp://guest:guest@127.0.0.1:5672/",
+        *,
+        exchange: str = "eventkit",
+        drain_timeout: float = 10.0,
+        prefetch: int | None = None,
+        confirm: bool = True,
+        timeout: float = 10.0,
+        max_payload: int | None = DEFAULT_MAX_PAYLOAD,
+        tls_ca: str | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("amqp", "amqps"):
+            raise ConfigError(f"RabbitBroker takes amqp:// or amqps:// URLs, got {url!r}")
+        if not _EXCHANGE_NAME.match(exchange):
+            raise ConfigError(
+                f"exchange name {exchange!r} may only contain letters, digits and _ - . : @"
+            )
+        if prefetch is not None and prefetch < 1:
+            raise ConfigError(f"prefetch must be at least 1, got {prefetch}")
+        if drain_timeout < 0 or timeout <= 0:
+            raise ConfigError("drain_timeout must be >= 0 and timeout > 0 (seconds)")
+        if max_payload is not None and max_payload < 1:
+            raise ConfigError(f"max_payload must be positive, got {max_payload}")
+        if (tls_ca or tls_cert or tls_key) and parts.scheme != "amqps":
+            raise ConfigError(f"TLS files were given for {url!r}: use an amqps:// URL")
+        if tls_key and not tls_cert:
+            raise ConfigError("tls_key needs tls_cert (the client certificate it belongs to)")
+        self.url = url
+        self.exchange = exchange
+        self.drain_timeout = drain_timeout
+        self.prefetch = prefetch
+        self.confirm = confirm
+        self.timeout = timeout
+        # Unroutable requests come back as basic.return before their confirm, so a broker
+        # that confirms can tell a caller at once that nobody took its request.
+        self.capabilities = Capabilities(
+            queue_groups=True,
+            durable=True,
+            ordered=True,
+            max_payload=max_payload,
+            no_responders=confirm,
+        )
+        self._tls = (tls_ca, tls_cert, tls_key)
+        self._options = dict(options or {})
+        self._where = _redact(url)
+        self._conn: AbstractRobustConnection | None = None
+        self._confirmed: AbstractRobustChannel | None = None
+        self._fast: AbstractRobustChannel | None = None
+        self._subs: list[RabbitSubscription] = []
+        self._tasks = TaskHost("eventkit-rabbitmq-broker")
+        self._connected = False
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        if self._connected:
+            return
+        if self._closed:
+            raise BrokerClosed("this RabbitBroker was closed; make a new one")
+        kwargs: dict[str, Any] = {"reconnect_interval": 1.0, **self._options}
+        ssl_context = self._ssl_context()
+        if ssl_context is not None:
+            kwargs["ssl_context"] = ssl_context
+        conn: AbstractRobustConnection | None = None
+        try:
+            with anyio.fail_after(self.timeout):
+                conn = await aio_pika.connect_robust(self.url, timeout=self.timeout, **kwargs)
+                self._confirmed = await self._publish_channel(conn, confirm=True)
+                self._fast = self._confirmed
+                if not self.confirm:
+                    self._fast = await self._publish_channel(conn, confirm=False)
+        except BaseException as exc:
+            if conn is not None:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(self.timeout):
+                    await conn.close()
+            if isinstance(exc, Exception):
+                raise self._connect_error(exc) from exc
+            raise
+        self._conn = conn
+        await self._tasks.start()
+        self._connected = True
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if not self._connected:
+            return
+        with anyio.CancelScope(shield=True):
+            for sub in list(self._subs):
+                await sub.stop()
+            await self._tasks.aclose()
+            if self._conn is not None:
+                with anyio.move_on_after(self.timeout):
+                    await self._conn.close()
+
+    async def _publish_channel(
+        self, conn: AbstractRobustConnection, *, confirm: bool
+    ) -> AbstractRobustChannel:
+        """A channel to publish on; declaring the exchange there has it restored on reconnect."""
+        channel = await conn.channel(publisher_confirms=confirm)
+        await channel.declare_exchange(self.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        return channel
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if urlsplit(self.url).scheme != "amqps":
+            return None
+        ca, cert, key = self._tls
+        try:
+            context = ssl.create_default_context(cafile=ca)
+            if cert:
+                context.load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot load the TLS files for {self._where}: {exc}") from exc
+        return context
+
+    def _connect_error(self, exc: Exception) -> EventKitError:
+        if isinstance(exc, EventKitError):
+            return exc
+        if isinstance(
+            exc, amqp_errors.AuthenticationError | amqp_errors.ProbableAuthenticationError
+        ):
+            return ConnectionLost(
+                f"RabbitMQ at {self._where} refused the login ({exc}): check the user, "
+                "password and vhost in the URL"
+            )
+        if isinstance(exc, amqp_errors.ConnectionNotAllowed):
+            return ConnectionLost(
+                f"RabbitMQ at {self._where} does not let this user into the vhost ({exc})"
+            )
+        if isinstance(exc, amqp_errors.ProtocolSyntaxError):
+            return ConnectionLost(
+                f"RabbitMQ at {self._where} closed the connection while opening it: check that "
+                f"the vhost in the URL exists and the user may use it ({exc})"
+            )
+        if isinstance(exc, ssl.SSLError):
+            return ConnectionLost(f"TLS with RabbitMQ at {self._where} failed: {exc}")
+        return ConnectionLost(
+            f"cannot reach RabbitMQ at {self._where} ({type(exc).__name__}: {exc}): " + _START_HINT
+        )
+
+    # -- publish ---------------------------------------------------------------------------
+
+    async def publish(self, message: Message) -> None:
+        fast = self._fast
+        if fast is None or self._closed:
+            raise BrokerClosed("publish on a broker that is not connected: call connect() first")
+        self.check_publish(message)
+        headers, content_type = to_amqp(message.headers)
+        properties = Basic.Properties(headers=headers, content_type=content_type, delivery_mode=2)
+        request = self.confirm and REPLY_TO in message.headers
+        returned = await self._send(
+            fast, self.exchange, message.topic, message.body, properties, mandatory=request
+        )
+        if request and isinstance(returned, DeliveredMessage):  # routed to no queue
+            notice = no_responders_reply(message)
+            if notice is not None:
+                await self.publish(notice)
+
+    async def _send(
+        self,
+        channel: AbstractRobustChannel,
+        exchange: str,
+        key: str,
+        body: bytes,
+        properties: Basic.Properties,
+        *,
+        mandatory: bool = False,
+    ) -> object:
+        """Publish one AMQP message (confirmed where the channel confirms); errors translated.
+
+        Returns the confirmation: the returned message itself when ``mandatory`` and the
+        message was routed to no queue.
+
+        Straight to the underlying aiormq channel: building an ``aio_pika.Message`` per publish
+        cost more than everything else eventkit does on this path.
+        """
+        if channel.is_closed:
+            await self._wait_ready(channel)
+        try:
+            underlay = await channel.get_underlay_channel()
+            return await underlay.basic_publish(
+                body,
+                exchange=exchange,
+                routing_key=key,
+                properties=properties,
+                mandatory=mandatory,
+                timeout=self.timeout,
+            )
+        except amqp_errors.DeliveryError as exc:
+            raise PublishError(
+                f"RabbitMQ refused the message on {key!r} (negative confirm): it was not stored"
+            ) from exc
+        except TimeoutError as exc:
+            raise PublishError(
+                f"RabbitMQ did not confirm the message on {key!r} within {self.timeout}s "
+                "(it may be blocked by a memory or disk alarm); it may or may not be stored"
+            ) from exc
+        except amqp_errors.ChannelPreconditionFailed as exc:
+            if "size" in str(exc):
+                raise PayloadTooLarge(
+                    f"RabbitMQ refused the message on {key!r} as too large ({exc})"
+                ) from exc
+            raise PublishError(f"RabbitMQ refused the message on {key!r}: {exc}") from exc
+        except amqp_errors.ChannelClosed as exc:
+            raise PublishError(f"RabbitMQ refused the message on {key!r}: {exc}") from exc
+        except _CONNECTION_ERRORS as exc:
+            raise ConnectionLost(
+                f"the connection to RabbitMQ at {self._where} broke before the message on "
+                f"{key!r} was confirmed; it may or may not have been stored ({exc})"
+            ) from exc
+
+    async def _wait_ready(self, channel: AbstractRobustChannel) -> None:
+        """Wait for a robust channel to come back after a lost connection, within ``timeout``."""
+        if self._closed:
+            raise BrokerClosed("this RabbitBroker was closed")
+        with anyio.move_on_after(self.timeout):
+            await channel.ready()
+            return
+        raise ConnectionLost(
+            f"RabbitMQ at {self._where} has been unreachable for {self.timeout}s: " + _START_HINT
+        )
+
+    async def republish(self, message: aio_pika.Message, exchange: str, key: str) -> None:
+        """A confirmed publish for retries and dead letters (``exchange`` "" is the default)."""
+        confirmed = self._confirmed
+        if confirmed is None or self._conn is None:
+            raise BrokerClosed("the broker is closed")
+        await self._send(confirmed, exchange, key, message.body, message.properties)
+
+    # -- subscribe -------------------------------------------------------------------------
+
+    async def subscribe(
+        self,
+        topic: str,
+        handler: MessageHandler,
+        *,
+        queue: str | None = None,
+        durable: str | None = None,
+        policy: DeliveryPolicy | None = None,
+    ) -> RabbitSubscription:
+        if not self._connected or self._closed or self._conn is None:
+            raise BrokerClosed("subscribe on a broker that is not connected: call connect()")
+        self.check_subscribe(topic, queue, durable)
+        policy = policy or _DEFAULT_POLICY
+        prefetch = max(policy.max_in_flight, self.prefetch or 0)
+        channel: AbstractRobustChannel | None = None
+        try:
+            with anyio.fail_after(self.timeout):
+                channel = await self._conn.channel(publisher_confirms=False)
+                await channel.set_qos(prefetch_count=prefetch)
+                amqp_queue = await self._declare(channel, topic, queue, durable)
+                sub = RabbitSubscription(
+                    self, channel, amqp_queue, guarded(handler), topic, queue, durable, policy
+                )
+                await sub.start()
+        except BaseException as exc:
+            if channel is not None:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(self.timeout):
+                    await channel.close()
+            if isinstance(exc, Exception):
+                error = self.translate(exc, f"subscribing to {topic!r}")
+                if error is not exc:
+                    raise error from exc
+            raise
+        self._subs.append(sub)
+        for _ in range(0 if sub.inline else policy.max_in_flight):
+            self._tasks.start_soon(sub.work)
+        return sub
+
+    async def _declare(
+        self,
+        channel: AbstractRobustChannel,
+        topic: str,
+        queue: str | None,
+        durable: str | None,
+    ) -> aio_pika.abc.AbstractRobustQueue:
+        """Declare and bind the subscription's queue (and a durable name's dead-letter queue)."""
+        key = binding_key(topic)
+        if durable is not None:
+            name = self.durable_queue(durable)
+            dead = dead_letter_topic(durable)
+            dlq = await channel.declare_queue(
+                f"{self.exchange}.deadletter.{queue_name_part(durable)}", durable=True
+            )
+            await dlq.bind(self.exchange, dead)
+            amqp_queue = await channel.declare_queue(
+                name,
+                durable=True,
+                arguments={
+                    "x-dead-letter-exchange": self.exchange,
+                    "x-dead-letter-routing-key": dead,
+                },
+            )
+        elif queue is not None:
+            amqp_queue = await channel.declare_queue(
+                f"{self.exchange}.group.{queue_name_part(queue)}.{queue_name_part(topic)}",
+                auto_delete=True,
+            )
+        else:
+            amqp_queue = await channel.declare_queue(
+                f"{self.exchange}.sub.{uuid.uuid4().hex}", exclusive=True, auto_delete=True
+            )
+        await amqp_queue.bind(self.exchange, key)
+        return amqp_queue
+
+    def durable_queue(self, durable: str) -> str:
+        """The queue that holds a durable name's messages."""
+        return f"{self.exchange}.durable.{queue_name_part(durable)}"
+
+    async def declare_retry_queue(
+        self, channel: AbstractRobustChannel, durable: str, ms: int
+    ) -> str:
+        """The queue where a failed durable message waits ``ms`` before going back."""
+        home = self.durable_queue(durable)
+        name = f"{home}.retry.{ms}"
+        await channel.declare_queue(
+            name,
+            durable=True,
+            robust=False,
+            arguments={
+                "x-message-ttl": ms,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": home,
+            },
+        )
+        return name
+
+    def forget(self, sub: RabbitSubscription) -> None:
+        if sub in self._subs:
+            self._subs.remove(sub)
+
+    def translate(self, exc: Exception, doing: str) -> Exception:
+        """A driver exception as eventkit's, saying what was being done (others unchanged)."""
+        if isinstance(exc, EventKitError):
+            return exc
+        if isinstance(exc, TimeoutError):
+            return ConnectionLost(
+                f"RabbitMQ at {self._where} did not answer within {self.timeout}s while {doing}"
+            )
+        if isinstance(exc, amqp_errors.ChannelPreconditionFailed):
+            return ConfigError(
+                f"RabbitMQ refused {doing}: {exc}. A queue or exchange of that name exists with "
+                "other settings; delete it (rabbitmqctl delete_queue NAME) or pick another name"
+            )
+        if isinstance(exc, amqp_errors.ChannelAccessRefused):
+            return BrokerError(f"RabbitMQ denied access while {doing}: {exc}")
+        if isinstance(exc, _CONNECTION_ERRORS):
+            return ConnectionLost(
+                f"lost RabbitMQ at {self._where} while {doing} ({exc}): " + _START_HINT
+            )
+        if isinstance(exc, amqp_errors.AMQPError):
+            return BrokerError(f"RabbitMQ failed while {doing}: {exc}")
+        return exc
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))

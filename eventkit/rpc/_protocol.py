@@ -1,0 +1,75 @@
+"""The RPC protocol over broker topics: header names and topics, in one place.
+
+Each node subscribes to its own topic ``{ns}.rpc.{service}.{node_id}`` (where callers that
+chose it through the selector send), and to ``{ns}.rpc.{service}`` in queue group
+``{service}`` (for callers with no view of the registry). A request carries, in headers, the
+endpoint, the reply topic (which ends with the call's correlation id), the deadline, the
+caller and the propagated metadata; its body is the request's JSON. The reply's body is the
+response's JSON, or on failure the error ``{id, code, detail, status}`` with its code in the
+``eventkit-status`` header. The caller, the server and the tools import these names from here;
+the reply topic and the deadline are the broker's own request headers
+(:mod:`eventkit.brokers.base`), so an adapter knows a request without knowing RPC.
+"""
+
+from __future__ import annotations
+
+import pydantic_core
+
+from ..brokers.base import NO_RESPONDERS, REPLY_BY, REPLY_TO
+from ..discovery import ADDRESS
+from ..wire import Message, RemoteError
+
+__all__ = [
+    "ADDRESS",
+    "CALLER",
+    "CALLER_ADDRESS",
+    "DEADLINE",
+    "ENDPOINT",
+    "METADATA_PREFIX",
+    "NODE",
+    "NO_RESPONDERS",
+    "OK",
+    "REPLY_TO",
+    "STATUS",
+    "error_reply",
+    "node_topic",
+    "reply_topic",
+    "service_topic",
+]
+
+ENDPOINT = "eventkit-endpoint"
+"""The endpoint a request is for, like ``Greeter.Hello``."""
+DEADLINE = REPLY_BY
+"""When the caller stops waiting: seconds since the epoch (the broker's reply-by header)."""
+CALLER = "eventkit-caller"
+"""Node id of the publisher or caller."""
+CALLER_ADDRESS = "eventkit-caller-address"
+"""Where the caller runs (host name and process id)."""
+METADATA_PREFIX = "eventkit-md-"
+"""Propagated metadata: ``eventkit-md-{key}``, carried onward by calls and publishes."""
+STATUS = "eventkit-status"
+"""On a reply: the error's code; absent on a success (no status means 200)."""
+NODE = "eventkit-node"
+"""On an error reply: the node that answered."""
+OK = "200"
+
+
+def service_topic(namespace: str, service: str) -> str:
+    """Where any node of ``service`` takes requests (queue group ``service``)."""
+    return f"{namespace}.rpc.{service}"
+
+
+def node_topic(namespace: str, service: str, node_id: str) -> str:
+    """Where one node takes the requests meant for it."""
+    return f"{namespace}.rpc.{service}.{node_id}"
+
+
+def reply_topic(namespace: str, node_id: str) -> str:
+    """The caller's inbox prefix; each call appends its correlation id as the last token."""
+    return f"{namespace}.reply.{node_id}"
+
+
+def error_reply(reply_to: str, error: RemoteError, node_id: str) -> Message:
+    """The reply that carries ``error`` to the caller."""
+    body = pydantic_core.to_json(error.to_wire())
+    return Message(reply_to, body, {STATUS: str(error.code), NODE: node_id})

@@ -1,0 +1,300 @@
+"""The serving side of RPC: requests in, replies out, handlers cancelled at the deadline.
+
+The server knows endpoints as plain values (:class:`Procedure`: a name, the codec of its
+request, the function to run), so it is independent of how a service reads its handlers'
+signatures. Wire details are in :mod:`._protocol`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic_core
+from pydantic import ValidationError
+
+from ..brokers.base import Broker, DeliveryPolicy, Subscription, being_cancelled, stop_all
+from ..wire import (
+    BadRequest,
+    DataCodec,
+    DeadlineExceeded,
+    InternalError,
+    Message,
+    NotFound,
+    RemoteError,
+)
+from ._context import Context, Publisher, current_message
+from ._deadlines import Deadlines
+from ._middleware import Invocation, Middleware, Next, compose
+from ._protocol import CALLER, DEADLINE, ENDPOINT, REPLY_TO, error_reply, node_topic, service_topic
+
+__all__ = ["Procedure", "RpcServer"]
+
+log = logging.getLogger("eventkit.rpc")
+
+
+@dataclass(frozen=True, slots=True)
+class Procedure:
+    """An endpoint as the server runs it.
+
+    ``call(request, ctx)`` runs the handler with the decoded request (and the Context, None
+    when ``wants_context`` is false and no middleware needs one). ``codec`` reads the request
+    body (None: the handler takes no request).
+    """
+
+    name: str
+    codec: DataCodec | None
+    call: Callable[[Any, Context | None], Awaitable[Any]]
+    wants_context: bool = False
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class _Served:
+    """One endpoint, ready to call: decoding decided at start, middleware composed once."""
+
+    __slots__ = (
+        "codec",
+        "invoke",
+        "last_error",
+        "num_errors",
+        "num_requests",
+        "procedure",
+        "processing_ns",
+        "wants_context",
+    )
+
+    def __init__(self, procedure: Procedure, chain: Callable[[Next], Next] | None) -> None:
+        self.procedure = procedure
+        self.codec = procedure.codec
+        # Counters for monitoring (NATS $SRV.STATS): a few integer updates per request.
+        self.num_requests = 0
+        self.num_errors = 0
+        self.processing_ns = 0
+        self.last_error = ""
+        self.wants_context = procedure.wants_context
+        direct = procedure.call
+
+        async def final(invocation: Invocation) -> Any:
+            return await direct(invocation.request, invocation.context)
+
+        chained = chain(final) if chain is not None else None
+        if chained is None:
+            self.invoke: Callable[[Message, Context | None, Any], Awaitable[Any]] = (
+                lambda message, ctx, request: direct(request, ctx)
+            )
+        else:
+            name = procedure.name
+
+            def invoke(message: Message, ctx: Context | None, request: Any) -> Awaitable[Any]:
+                return chained(Invocation("endpoint", name, message, ctx, request))
+
+            self.invoke = invoke
+
+
+class RpcServer:
+    """Serves one node's endpoints on its node topic and its service's queue group."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        namespace: str,
+        service: str,
+        node_id: str,
+        procedures: Sequence[Procedure],
+        client: Publisher | None = None,
+        middleware: Sequence[Middleware] = (),
+        policy: DeliveryPolicy | None = None,
+    ) -> None:
+        self.broker = broker
+        self.namespace = namespace
+        self.service = service
+        self.node_id = node_id
+        self.client = client
+        self.policy = policy
+        self._middleware = list(middleware)
+        self._procedures = list(procedures)
+        self._subscriptions: list[Subscription] = []
+        self._served: dict[str, _Served] = {}
+        self._deadlines: Deadlines[asyncio.Task[Any]] = Deadlines(self._expire)
+        self._expired: set[asyncio.Task[Any]] = set()
+
+    def _expire(self, task: asyncio.Task[Any]) -> None:
+        """A request's deadline passed while its handler ran: cancel the handler."""
+        self._expired.add(task)
+        task.cancel()
+
+    async def start(self) -> None:
+        """Subscribe (nothing when there are no endpoints); middleware is composed now."""
+        if not self._procedures:
+            return
+        middleware = self._middleware
+
+        def chain(final: Next) -> Next:
+            return compose(middleware, final)
+
+        self._served = {p.name: _Served(p, chain if middleware else None) for p in self._procedures}
+        ns, name, broker, policy = self.namespace, self.service, self.broker, self.policy
+        self._subscriptions = [
+            await broker.subscribe(
+                node_topic(ns, name, self.node_id), self._on_request, policy=policy
+            ),
+            await broker.subscribe(
+                service_topic(ns, name), self._on_request, queue=name, policy=policy
+            ),
+        ]
+
+    async def stop(self) -> None:
+        """Stop taking requests; in-flight calls complete (the subscriptions drain)."""
+        await stop_all(self._subscriptions)
+        self._subscriptions.clear()
+        self._deadlines.close()
+
+    async def _on_request(self, message: Message) -> None:
+        headers = message.headers
+        reply_to = headers.get(REPLY_TO)
+        if reply_to is None:
+            log.warning("dropping a request on %r without a reply topic", message.topic)
+            return
+        service = self.service
+        name = headers.get(ENDPOINT, "")
+        served = self._served.get(name)
+        if served is None:
+            known = ", ".join(sorted(self._served)) or "none"
+            await self._reply_error(
+                reply_to,
+                NotFound(
+                    f"service {service!r} has no endpoint {name!r}; it has: {known}",
+                    id=service,
+                ),
+            )
+            return
+        deadline_header = headers.get(DEADLINE)
+        try:
+            time_left = float(deadline_header) - time.time() if deadline_header else None
+        except ValueError:
+            await self._reply_error(
+                reply_to,
+                BadRequest(
+                    f"request to {name} has a bad {DEADLINE} header {deadline_header!r}: "
+                    "seconds since the epoch expected",
+                    id=service,
+                ),
+            )
+            return
+        if time_left is not None and time_left <= 0:
+            log.info("%s: request arrived after its deadline; not running it", name)
+            return
+        try:
+            request = (
+                served.codec.from_body(message.body, True) if served.codec is not None else None
+            )
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_context=False)
+            await self._reply_error(
+                reply_to,
+                BadRequest(
+                    f"request to {name} is not valid: {exc.error_count()} error(s)",
+                    id=service,
+                    data=pydantic_core.to_jsonable_python(errors),
+                ),
+            )
+            return
+        except ValueError as exc:
+            await self._reply_error(
+                reply_to, BadRequest(f"request to {name} is not JSON: {exc}", id=service)
+            )
+            return
+        ctx = (
+            Context(
+                message, node_id=self.node_id, service=service, client=self.client, endpoint=name
+            )
+            if served.wants_context or self._middleware
+            else None
+        )
+        token = current_message.set(message)
+        served.num_requests += 1
+        started = time.perf_counter_ns()
+        error: RemoteError | None = None
+        task = asyncio.current_task()
+        if time_left is not None and task is not None:
+            # The handler is cancelled at the caller's deadline; all requests share one timer.
+            self._deadlines.add(task, asyncio.get_running_loop().time() + time_left)
+        try:
+            result = await served.invoke(message, ctx, request)
+        except asyncio.CancelledError:
+            if task in self._expired:
+                self._expired.discard(task)
+                if task.uncancel() == 0:  # no other cancellation: only the deadline
+                    log.warning("%s: cancelled at the caller's deadline", name)
+                    error = DeadlineExceeded(
+                        f"{name} did not finish within the caller's deadline", id=service
+                    )
+                else:
+                    raise
+            elif being_cancelled():
+                raise  # this node is stopping: the caller fails over or times out
+            else:
+                log.error("%s failed: a task it awaited was cancelled", name)
+                error = InternalError(f"{name} failed: cancelled inside the handler", id=service)
+        except RemoteError as exc:
+            if not exc.id:
+                exc.id = service
+            error = exc
+        except Exception as exc:
+            log.exception("%s failed (request from %s)", name, headers.get(CALLER))
+            error = InternalError(f"{name} failed: {type(exc).__name__}: {exc}", id=service)
+        finally:
+            if task is not None:
+                self._deadlines.discard(task)
+                if task in self._expired:  # the deadline passed as the handler returned
+                    self._expired.discard(task)
+                    task.uncancel()
+            current_message.reset(token)
+            served.processing_ns += time.perf_counter_ns() - started
+        if error is not None:
+            served.num_errors += 1
+            served.last_error = str(error)
+            await self._reply_error(reply_to, error)
+            return
+        try:
+            body = pydantic_core.to_json(result)
+        except pydantic_core.PydanticSerializationError as exc:
+            log.error("%s returned a value that is not JSON-serializable: %s", name, exc)
+            await self._reply_error(
+                reply_to,
+                InternalError(
+                    f"{name} returned {type(result).__name__}, which is not JSON-serializable",
+                    id=service,
+                ),
+            )
+            return
+        # A success needs no headers: no status means 200 (and no header block to parse).
+        await self.broker.publish(Message(reply_to, body, {}))
+
+    def endpoint_stats(self) -> list[dict[str, Any]]:
+        """Per-endpoint counters: requests, errors, the last error, processing time (ns)."""
+        return [
+            {
+                "name": name,
+                "num_requests": served.num_requests,
+                "num_errors": served.num_errors,
+                "last_error": served.last_error,
+                "processing_time": served.processing_ns,
+                "average_processing_time": (
+                    served.processing_ns // served.num_requests if served.num_requests else 0
+                ),
+            }
+            for name, served in self._served.items()
+        ]
+
+    async def _reply_error(self, reply_to: str, error: RemoteError) -> None:
+        await self.broker.publish(error_reply(reply_to, error, self.node_id))
+
+
+# It turns every failure, an escaping cancellation included, into an error reply itself.
+RpcServer._on_request._eventkit_guarded = True  # type: ignore[attr-defined]

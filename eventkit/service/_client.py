@@ -1,0 +1,318 @@
+"""Client: publish CloudEvents (and, with the RPC layer, make calls) over one broker.
+
+``eventkit.connect(url)`` gives a client for scripts and other processes; every Service has
+one for its own publishes. The publish path is one encode of the data and one broker publish.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar, cast, overload
+
+import anyio
+
+from ..brokers import Broker, from_url
+from ..discovery import STRATEGIES, Registry, ServiceInfo, Strategy
+from ..rpc import Caller, Middleware, propagated_headers
+from ..wire import ConfigError, EventIds, check_extensions, now_iso, to_message
+from ._settings import Settings
+
+__all__ = ["Client", "EndpointClient", "ServiceClient", "connect"]
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+
+def new_node_id(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:12]}"
+
+
+class Client:
+    """Publishes (and calls) over a broker; ``async with`` connects and closes it.
+
+    ``broker`` is a URL or a Broker instance; by default ``EVENTKIT_BROKER`` or ``memory://``.
+    ``source`` is the CloudEvents source of what this client publishes. ``selector`` picks
+    the node of each call: ``round_robin``, ``random`` or ``least_inflight``.
+    """
+
+    def __init__(
+        self,
+        broker: Broker | str | None = None,
+        *,
+        settings: Settings | None = None,
+        node_id: str | None = None,
+        source: str | None = None,
+        owns_broker: bool = True,
+        selector: str = "round_robin",
+        **broker_options: Any,
+    ) -> None:
+        if settings is None:
+            settings = Settings.load()
+            if isinstance(broker, str):  # a URL named in code is the caller's explicit choice
+                settings = settings.with_(broker=broker)
+        self.settings = settings
+        self.node_id = node_id or settings.node_id or new_node_id("client")
+        self.namespace = settings.namespace
+        self.source = source or f"/clients/{self.node_id}"
+        if broker is None or isinstance(broker, str):
+            broker_options.setdefault("drain_timeout", settings.drain_timeout)
+            self.broker: Broker = from_url(settings.broker, **broker_options)
+        else:
+            self.broker = broker
+        self._owns_broker = owns_broker
+        self._ids = EventIds()
+        self._connected = False
+        self.middleware: list[Middleware] = []
+        if selector not in STRATEGIES:
+            raise ConfigError(f"selector {selector!r} is not one of {', '.join(STRATEGIES)}")
+        self._strategy = cast(Strategy, selector)
+        self._registry: Registry | None = None
+        self._registry_lock = anyio.Lock()
+        self._owns_registry = False
+        self._caller: Caller | None = None
+
+    async def connect(self) -> None:
+        if self._owns_broker:
+            await self.broker.connect()
+        self._connected = True
+
+    async def close(self) -> None:
+        self._connected = False
+        if self._caller is not None:
+            await self._caller.close()
+            self._caller = None
+        if self._registry is not None and self._owns_registry:
+            await self._registry.stop()
+            self._registry = None
+        if self._owns_broker:
+            await self.broker.close()
+
+    def use(self, middleware: Middleware) -> Middleware:
+        """Add a middleware around this client's calls (before the first call)."""
+        self.middleware.append(middleware)
+        return middleware
+
+    # -- registry ------------------------------------------------------------------------
+
+    async def get_registry(self) -> Registry:
+        """This client's view of the registry, joined on first use (one query round trip)."""
+        if self._registry is None:
+            async with self._registry_lock:  # concurrent first users share one registry
+                if self._registry is None:
+                    registry = Registry(
+                        self.broker,
+                        source=self.source,
+                        namespace=self.namespace,
+                        ttl=self.settings.registry_ttl,
+                        heartbeat=self.settings.heartbeat,
+                    )
+                    await registry.start()  # kept only once it runs: a failure can be retried
+                    self._registry, self._owns_registry = registry, True
+        return self._registry
+
+    async def services(self, *, wait: float = 0.5) -> list[ServiceInfo]:
+        """Every live service (one entry per name and version), after a registry query."""
+        registry = await self.get_registry()
+        await registry.query(wait=wait)
+        return registry.view.services()
+
+    async def describe(self, service: str, *, wait: float = 0.5) -> list[ServiceInfo]:
+        """``service`` as go-micro describes it: name, version, metadata, endpoints with
+        request/response schemas, nodes (one entry per version; empty when unknown)."""
+        registry = await self.get_registry()
+        if not registry.view.nodes(service):
+            await registry.query(service, wait=wait)
+        return registry.view.describe(service)
+
+    # -- calls ---------------------------------------------------------------------------
+
+    @overload
+    async def call(
+        self,
+        service: str,
+        endpoint: str,
+        request: Any = None,
+        *,
+        response: type[Resp],
+        timeout: float | None = None,
+        metadata: Mapping[str, str] | None = None,
+        version: str | None = None,
+        node_metadata: Mapping[str, str] | None = None,
+        retries: int = 1,
+    ) -> Resp: ...
+    @overload
+    async def call(
+        self,
+        service: str,
+        endpoint: str,
+        request: Any = None,
+        *,
+        response: None = None,
+        timeout: float | None = None,
+        metadata: Mapping[str, str] | None = None,
+        version: str | None = None,
+        node_metadata: Mapping[str, str] | None = None,
+        retries: int = 1,
+    ) -> Any: ...
+    async def call(
+        self,
+        service: str,
+        endpoint: str,
+        request: Any = None,
+        *,
+        response: Any = None,
+        timeout: float | None = None,
+        metadata: Mapping[str, str] | None = None,
+        version: str | None = None,
+        node_metadata: Mapping[str, str] | None = None,
+        retries: int = 1,
+    ) -> Any:
+        """Call ``endpoint`` of ``service`` with ``request``; return the reply as ``response``.
+
+        ``timeout`` (5 s by default) is the whole call's deadline, shortened to the deadline
+        of the request being handled, if any. ``version`` and ``node_metadata`` filter the
+        nodes. Raises a :class:`RemoteError` subclass: BadRequest (400), NotFound (404),
+        DeadlineExceeded (408), InternalError (500), ServiceUnavailable (503), or the
+        handler's own.
+        """
+        if self._caller is None:
+            self._caller = Caller(
+                self.broker,
+                namespace=self.namespace,
+                node_id=self.node_id,
+                registry=self.get_registry,
+                strategy=self._strategy,
+                middleware=self.middleware,
+            )
+        return await self._caller.call(
+            service,
+            endpoint,
+            request,
+            response=response,
+            timeout=timeout,
+            metadata=metadata,
+            version=version,
+            node_metadata=node_metadata,
+            retries=retries,
+        )
+
+    def service(self, name: str, **options: Any) -> ServiceClient:
+        """A client bound to one service: ``await kit.service("greeter").call("Greeter.Hello")``."""
+        return ServiceClient(self, name, **options)
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def publish(
+        self,
+        topic: str,
+        data: Any = None,
+        *,
+        type: str | None = None,
+        subject: str | None = None,
+        extensions: Mapping[str, Any] | None = None,
+        dataschema: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        structured: bool | None = None,
+        id: str | None = None,
+    ) -> str:
+        """Publish ``data`` (a pydantic model, a JSON value or bytes) as a CloudEvent.
+
+        ``type`` defaults to the topic. ``structured``: the whole event as JSON in the body
+        (True) or attributes in ``ce-*`` headers (False); by default, what the broker's binding
+        prefers (structured on NATS, binary elsewhere).
+        Metadata of the message being handled, if any, propagates. Returns the event id.
+        """
+        if extensions:
+            check_extensions(extensions)
+        event_id = id or self._ids()
+        message = to_message(
+            topic,
+            data,
+            id=event_id,
+            source=self.source,
+            type=type or topic,
+            time=now_iso(),
+            subject=subject,
+            dataschema=dataschema,
+            extensions=extensions,
+            headers=propagated_headers(dict(metadata)) if metadata else propagated_headers(),
+            structured=self.broker.capabilities.structured_events
+            if structured is None
+            else structured,
+        )
+        await self.broker.publish(message)
+        return event_id
+
+
+def connect(broker: str | None = None, **options: Any) -> Client:
+    """A client for ``broker`` (a URL; ``EVENTKIT_BROKER`` or ``memory://`` by default).
+
+    Use it as ``async with eventkit.connect("nats://127.0.0.1:4222") as kit: ...``.
+    """
+    return Client(broker, **options)
+
+
+class EndpointClient(Generic[Req, Resp]):
+    """A typed handle on one endpoint: ``await hello(HelloRequest(name="x"))``."""
+
+    def __init__(
+        self,
+        client: Client,
+        service: str,
+        endpoint: str,
+        response: type[Resp],
+        **options: Any,
+    ) -> None:
+        self._client = client
+        self.service = service
+        self.endpoint = endpoint
+        self._response = response
+        self._options = options
+
+    async def __call__(self, request: Req, **options: Any) -> Resp:
+        merged = {**self._options, **options}
+        result: Resp = await self._client.call(
+            self.service, self.endpoint, request, response=self._response, **merged
+        )
+        return result
+
+
+class ServiceClient:
+    """Calls to one service: ``greeter = kit.service("greeter"); await greeter.call(...)``."""
+
+    def __init__(self, client: Client, service: str, **options: Any) -> None:
+        self._client = client
+        self.service = service
+        self._options = options
+
+    @overload
+    async def call(
+        self, endpoint: str, request: Any = None, *, response: type[Resp], **options: Any
+    ) -> Resp: ...
+    @overload
+    async def call(
+        self, endpoint: str, request: Any = None, *, response: None = None, **options: Any
+    ) -> Any: ...
+    async def call(
+        self, endpoint: str, request: Any = None, *, response: Any = None, **options: Any
+    ) -> Any:
+        merged = {**self._options, **options}
+        return await self._client.call(self.service, endpoint, request, response=response, **merged)
+
+    def endpoint(
+        self, name: str, request: type[Req], response: type[Resp]
+    ) -> EndpointClient[Req, Resp]:
+        del request  # only for the type checker: it fixes Req
+        return EndpointClient(self._client, self.service, name, response, **self._options)

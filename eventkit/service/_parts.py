@@ -1,0 +1,120 @@
+"""What a running Service hands to the layers below it, as plain values.
+
+The RPC server gets :class:`~eventkit.rpc.Procedure`\\ s, the registry the node's record, a
+broker with a service discovery of its own (NATS) a :class:`ServiceDescription`. Each is
+built once at start from the service's endpoints and subscribers, so the layers below never
+see a Service, and a heartbeat repeats the same record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from ..brokers.base import EndpointDescription, ServiceDescription
+from ..discovery import EndpointInfo, NodeInfo, SubscriptionInfo, node_record
+from ..rpc import Context, Procedure, RpcServer, service_topic
+from ._router import Endpoint, Subscriber
+
+__all__ = ["endpoint_info", "node_info", "procedure", "service_description"]
+
+
+def procedure(endpoint: Endpoint) -> Procedure:
+    """``endpoint`` as the RPC server runs it: decoding decided here, once."""
+    signature = endpoint.signature
+    func, arrange = signature.caller(), signature.arrange
+
+    async def call(request: Any, ctx: Context | None) -> Any:
+        return await func(*arrange(request, ctx))
+
+    return Procedure(
+        name=endpoint.name,
+        codec=signature.codec,
+        call=call,
+        wants_context=signature.context_param is not None,
+        metadata=dict(endpoint.metadata),
+    )
+
+
+def endpoint_info(endpoint: Endpoint) -> EndpointInfo:
+    """The registry's entry for ``endpoint``: its name and request/response JSON Schemas."""
+    signature = endpoint.signature
+    request = signature.codec.json_schema() if signature.codec is not None else {}
+    metadata = dict(endpoint.metadata)
+    if endpoint.idempotent:
+        metadata["idempotent"] = "true"
+    return EndpointInfo(
+        name=endpoint.name,
+        request=request,
+        response=_schema_of(signature.returns),
+        metadata=metadata,
+    )
+
+
+def node_info(
+    *,
+    node_id: str,
+    service: str,
+    version: str,
+    metadata: dict[str, str],
+    endpoints: Sequence[Endpoint],
+    subscribers: Sequence[Subscriber],
+    ttl: float,
+) -> NodeInfo:
+    """The record a node announces: endpoints with their JSON Schemas, subscriptions, TTL."""
+    return node_record(
+        node_id=node_id,
+        service=service,
+        version=version,
+        metadata=metadata,
+        endpoints=[endpoint_info(endpoint) for endpoint in endpoints],
+        subscriptions=[
+            SubscriptionInfo(topic=sub.topic, queue=sub.queue, durable=sub.durable)
+            for sub in subscribers
+        ],
+        ttl=ttl,
+    )
+
+
+def service_description(
+    *,
+    namespace: str,
+    service: str,
+    node_id: str,
+    version: str,
+    description: str,
+    metadata: dict[str, str],
+    endpoints: Sequence[Endpoint],
+    rpc: RpcServer,
+) -> ServiceDescription:
+    """The service as a broker's own discovery lists it (every endpoint on the service's
+    queue-group topic, its counters from the RPC server)."""
+    subject = service_topic(namespace, service)
+    return ServiceDescription(
+        name=service,
+        node_id=node_id,
+        version=version,
+        description=description,
+        metadata=dict(metadata),
+        endpoints=[
+            EndpointDescription(
+                name=endpoint.name,
+                subject=subject,
+                queue_group=service,
+                metadata=dict(endpoint.metadata),
+            )
+            for endpoint in endpoints
+        ],
+        stats=rpc.endpoint_stats,
+    )
+
+
+def _schema_of(tp: Any) -> dict[str, Any]:
+    if tp is Any or tp is None or tp is type(None):
+        return {}
+    try:
+        return TypeAdapter(tp).json_schema()
+    except Exception:  # a type pydantic cannot describe still works; it just has no schema
+        return {}

@@ -1,0 +1,264 @@
+"""Subscribers and endpoints as values, and the Router that collects them.
+
+``Subscriber`` and ``Endpoint`` are the primitives: plain values that a Service turns into
+broker subscriptions at start. Decorators are sugar that append one. The module-level
+``@subscribe`` / ``@endpoint`` only mark a function (or method), so that
+``service.include(module_or_object)`` can collect them: that is how handlers written in
+another module, or as methods of a class, join a service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, TypeVar
+
+from ..brokers.base import DeliveryPolicy
+from ..wire import ConfigError, validate_name, validate_pattern
+from ._handlers import HandlerSignature, inspect_handler
+
+__all__ = ["Endpoint", "Router", "Subscriber", "endpoint", "subscribe"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_MARK = "__eventkit_handlers__"
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """A CloudEvents handler on a topic pattern.
+
+    ``queue``: share the work with other subscribers of the group (each event to one of
+    them). ``durable``: at-least-once, redelivered on failure and dead-lettered after
+    ``max_attempts``. ``concurrency``: handlers running at once; 1 (the default) keeps order.
+    """
+
+    topic: str
+    handler: Callable[..., Any]
+    queue: str | None = None
+    durable: str | None = None
+    concurrency: int = 1
+    max_attempts: int = 5
+    signature: HandlerSignature = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        validate_pattern(self.topic)
+        if self.queue is not None:
+            validate_name("queue group", self.queue)
+        if self.durable is not None:
+            validate_name("durable", self.durable)
+        object.__setattr__(self, "signature", inspect_handler(self.handler, what="subscriber"))
+        self.policy  # noqa: B018  # validates concurrency and max_attempts now, not at start
+
+    @property
+    def policy(self) -> DeliveryPolicy:
+        return DeliveryPolicy(max_in_flight=self.concurrency, max_attempts=self.max_attempts)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An RPC endpoint: ``name`` like ``Greeter.Hello``, a handler taking the request.
+
+    ``idempotent``: the caller may retry it on another node after a timeout (otherwise a call
+    is retried only when it surely did not run).
+    """
+
+    name: str
+    handler: Callable[..., Any]
+    idempotent: bool = False
+    metadata: dict[str, str] = field(default_factory=dict)
+    signature: HandlerSignature = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c.isspace() for c in self.name):
+            raise ConfigError(f"endpoint name {self.name!r} must be non-empty, without spaces")
+        signature = inspect_handler(self.handler, what="endpoint")
+        if signature.wants_event:
+            raise ConfigError(
+                f"endpoint {self.name!r}: an endpoint takes the request model (or JSON "
+                "value) and optionally a Context, not Event[...]"
+            )
+        object.__setattr__(self, "signature", signature)
+
+
+class Router:
+    """Collects subscribers and endpoints to include in a Service.
+
+    ``prefix`` is put before every topic of the router (``Router(prefix="shop")`` makes
+    ``orders.placed`` into ``shop.orders.placed``).
+    """
+
+    def __init__(self, *, prefix: str = "") -> None:
+        if prefix:
+            validate_pattern(prefix)
+        self.prefix = prefix
+        self.subscribers: list[Subscriber] = []
+        self.endpoints: list[Endpoint] = []
+
+    def _topic(self, topic: str) -> str:
+        return f"{self.prefix}.{topic}" if self.prefix else topic
+
+    def subscribe(
+        self,
+        topic: str,
+        *,
+        queue: str | None = None,
+        durable: str | None = None,
+        concurrency: int = 1,
+        max_attempts: int = 5,
+    ) -> Callable[[F], F]:
+        """Decorator: handle CloudEvents on ``topic`` (``*`` and ``>`` wildcards allowed)."""
+
+        def decorate(func: F) -> F:
+            self.subscribers.append(
+                Subscriber(
+                    self._topic(topic),
+                    func,
+                    queue=queue,
+                    durable=durable,
+                    concurrency=concurrency,
+                    max_attempts=max_attempts,
+                )
+            )
+            return func
+
+        return decorate
+
+    def endpoint(self, name: str | None = None, *, idempotent: bool = False) -> Callable[[F], F]:
+        """Decorator: serve RPC calls to ``name`` (the function's name by default)."""
+
+        def decorate(func: F) -> F:
+            self.endpoints.append(Endpoint(name or func.__name__, func, idempotent=idempotent))
+            return func
+
+        return decorate
+
+    def register(self, handler: object, *, name: str | None = None) -> None:
+        """Serve every public ``async def`` method of ``handler`` as ``{Class}.{Method}``."""
+        import inspect
+
+        prefix = name or type(handler).__name__
+        found = False
+        for attr in dir(handler):
+            if attr.startswith("_"):
+                continue
+            method = getattr(handler, attr)
+            if inspect.ismethod(method) and inspect.iscoroutinefunction(method):
+                marks = getattr(method, _MARK, ())
+                if any(isinstance(m, _SubscribeMark) for m in marks):
+                    continue  # a subscriber method, collected by include()
+                idempotent = any(isinstance(m, _EndpointMark) and m.idempotent for m in marks)
+                self.endpoints.append(Endpoint(f"{prefix}.{attr}", method, idempotent=idempotent))
+                found = True
+        if not found:
+            raise ConfigError(f"{type(handler).__name__} has no public async methods to register")
+
+    def include(self, source: Router | ModuleType | object) -> None:
+        """Add another router's handlers, or the marked functions of a module or object."""
+        if isinstance(source, Router):
+            for sub in source.subscribers:
+                self.subscribers.append(_with_topic(sub, self._topic(sub.topic)))
+            self.endpoints.extend(source.endpoints)
+            return
+        found = False
+        for attr in dir(source):
+            if attr.startswith("__"):
+                continue
+            value = getattr(source, attr, None)
+            for mark in getattr(value, _MARK, ()):
+                assert value is not None
+                found = True
+                if isinstance(mark, _SubscribeMark):
+                    self.subscribers.append(
+                        Subscriber(
+                            self._topic(mark.topic),
+                            value,
+                            queue=mark.queue,
+                            durable=mark.durable,
+                            concurrency=mark.concurrency,
+                            max_attempts=mark.max_attempts,
+                        )
+                    )
+                else:
+                    self.endpoints.append(
+                        Endpoint(mark.name or attr, value, idempotent=mark.idempotent)
+                    )
+        if not found:
+            raise ConfigError(
+                f"{source!r} has no handlers marked with @eventkit.subscribe or "
+                "@eventkit.endpoint; pass a Router, a module or an object with marked methods"
+            )
+
+    def extend(self, items: Iterable[Subscriber | Endpoint]) -> None:
+        for item in items:
+            if isinstance(item, Subscriber):
+                self.subscribers.append(item)
+            else:
+                self.endpoints.append(item)
+
+
+def _with_topic(sub: Subscriber, topic: str) -> Subscriber:
+    if topic == sub.topic:
+        return sub
+    return Subscriber(
+        topic,
+        sub.handler,
+        queue=sub.queue,
+        durable=sub.durable,
+        concurrency=sub.concurrency,
+        max_attempts=sub.max_attempts,
+    )
+
+
+@dataclass(frozen=True)
+class _SubscribeMark:
+    topic: str
+    queue: str | None
+    durable: str | None
+    concurrency: int
+    max_attempts: int
+
+
+@dataclass(frozen=True)
+class _EndpointMark:
+    name: str | None
+    idempotent: bool
+
+
+def _mark(func: Any, mark: _SubscribeMark | _EndpointMark) -> None:
+    marks = getattr(func, _MARK, ())
+    setattr(func, _MARK, (*marks, mark))
+
+
+def subscribe(
+    topic: str,
+    *,
+    queue: str | None = None,
+    durable: str | None = None,
+    concurrency: int = 1,
+    max_attempts: int = 5,
+) -> Callable[[F], F]:
+    """Mark a function or method as a subscriber; a service collects it with ``include``.
+
+    The signature is checked here, so a bad one fails at import.
+    """
+    validate_pattern(topic)
+
+    def decorate(func: F) -> F:
+        inspect_handler(func, what="subscriber")
+        _mark(func, _SubscribeMark(topic, queue, durable, concurrency, max_attempts))
+        return func
+
+    return decorate
+
+
+def endpoint(name: str | None = None, *, idempotent: bool = False) -> Callable[[F], F]:
+    """Mark a function or method as an RPC endpoint; a service collects it with ``include``."""
+
+    def decorate(func: F) -> F:
+        inspect_handler(func, what="endpoint")
+        _mark(func, _EndpointMark(name, idempotent))
+        return func
+
+    return decorate

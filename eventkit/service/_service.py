@@ -1,0 +1,443 @@
+"""Service: a named node that owns a broker connection, its handlers and its lifecycle.
+
+``start()`` connects, subscribes every subscriber (and, with the RPC layer, serves endpoints
+and joins the registry); ``stop()`` stops new deliveries, lets in-flight handlers finish within
+the drain timeout, and closes the broker. ``run()`` does both around SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+
+from ..brokers import Broker, DeliveryPolicy, MessageHandler, Subscription, from_url
+from ..brokers.base import ServiceAdvertiser, being_cancelled, stop_all
+from ..discovery import Registry
+from ..rpc import Context, Invocation, Middleware, RpcServer, compose, current_message
+from ..wire import ConfigError, DeadLetter, InvalidEvent, Message, event_id_of, validate_name
+from ._client import Client, new_node_id
+from ._parts import node_info, procedure, service_description
+from ._router import Endpoint, Router, Subscriber
+from ._settings import Settings
+
+__all__ = ["Service", "ServiceStats"]
+
+log = logging.getLogger("eventkit.service")
+
+Hook = Callable[[], Any]
+
+
+@dataclass
+class ServiceStats:
+    """Counters of what the service's subscribers saw (cheap: one increment per message)."""
+
+    received: int = 0
+    handled: int = 0
+    failed: int = 0
+    invalid: int = 0
+
+
+class Service(Router):
+    """A microservice: subscribers (and endpoints) under a name, run on one broker.
+
+    ``broker``: a URL or a Broker; the ``EVENTKIT_BROKER`` environment variable and the
+    ``--broker`` flag of ``run()`` override a URL given here (see :class:`Settings`).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        version: str = "0.0.0",
+        metadata: dict[str, str] | None = None,
+        description: str = "",
+        broker: Broker | str | None = None,
+        namespace: str | None = None,
+        node_id: str | None = None,
+        drain_timeout: float | None = None,
+        registry_ttl: float | None = None,
+        heartbeat: float | None = None,
+        subscribers: Sequence[Subscriber] = (),
+        endpoints: Sequence[Endpoint] = (),
+        middleware: Sequence[Middleware] = (),
+        rpc_concurrency: int = 256,
+    ) -> None:
+        super().__init__()
+        validate_name("service", name)
+        self.name = name
+        self.version = version
+        self.description = description
+        self.metadata = dict(metadata or {})
+        self._broker_arg = broker
+        self._args: dict[str, Any] = {
+            "broker": broker if isinstance(broker, str) else None,
+            "namespace": namespace,
+            "node_id": node_id,
+            "drain_timeout": drain_timeout,
+            "registry_ttl": registry_ttl,
+            "heartbeat": heartbeat,
+        }
+        self.middleware: list[Middleware] = list(middleware)
+        self.rpc_policy = DeliveryPolicy(max_in_flight=rpc_concurrency)
+        self.extend(subscribers)
+        self.extend(endpoints)
+        self.stats = ServiceStats()
+        self.settings: Settings | None = None
+        self.node_id: str = node_id or new_node_id(name)
+        self._client: Client | None = None
+        self._subscriptions: list[Subscription] = []
+        self._hooks: dict[str, list[Hook]] = {
+            "before_start": [],
+            "after_start": [],
+            "before_stop": [],
+            "after_stop": [],
+        }
+        self._argv: Sequence[str] | None = None
+        self._running = False
+        self.registry: Registry | None = None
+        """This node's registry membership and view, while the service runs."""
+        self._rpc: RpcServer | None = None
+        self._advertised: Subscription | None = None
+
+    def use(self, middleware: Middleware) -> Middleware:
+        """Add a middleware around this service's subscribers, endpoints and calls."""
+        self.middleware.append(middleware)
+        return middleware
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def before_start(self, fn: Hook) -> Hook:
+        """Run ``fn`` (sync or async) before the broker connects."""
+        self._hooks["before_start"].append(fn)
+        return fn
+
+    def after_start(self, fn: Hook) -> Hook:
+        """Run ``fn`` once every subscription is live."""
+        self._hooks["after_start"].append(fn)
+        return fn
+
+    def before_stop(self, fn: Hook) -> Hook:
+        """Run ``fn`` while the service still receives, before it drains."""
+        self._hooks["before_stop"].append(fn)
+        return fn
+
+    def after_stop(self, fn: Hook) -> Hook:
+        """Run ``fn`` after the broker closed."""
+        self._hooks["after_stop"].append(fn)
+        return fn
+
+    async def _run_hooks(self, stage: str, *, keep_going: bool = False) -> None:
+        for fn in self._hooks[stage]:
+            try:
+                result = fn()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                if not keep_going:
+                    raise
+                log.exception("service %s: %s hook %r failed", self.name, stage, fn)
+
+    # -- properties ----------------------------------------------------------------------
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise RuntimeError(f"service {self.name!r} is not started")
+        return self._client
+
+    @property
+    def broker(self) -> Broker:
+        return self.client.broker
+
+    @property
+    def source(self) -> str:
+        return f"/services/{self.name}/{self.node_id}"
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self, *, broker: Broker | str | None = None) -> None:
+        """Connect and subscribe. ``broker`` overrides every other setting (used by tests)."""
+        if self._running:
+            return
+        settings = Settings.load(self._args, argv=self._argv)
+        if isinstance(broker, str):
+            settings = settings.with_(broker=broker)
+        self.settings = settings
+        if settings.node_id:
+            self.node_id = settings.node_id
+        await self._run_hooks("before_start")
+        instance = broker if broker is not None and not isinstance(broker, str) else None
+        if instance is None and not isinstance(self._broker_arg, str | None):
+            instance = self._broker_arg
+        if instance is None:
+            instance = from_url(settings.broker, drain_timeout=settings.drain_timeout)
+        self._client = Client(
+            instance,
+            settings=settings,
+            node_id=self.node_id,
+            source=self.source,
+            owns_broker=False,
+        )
+        self._client.middleware = self.middleware
+        await instance.connect()
+        try:
+            for sub in self.subscribers:
+                self._subscriptions.append(
+                    await instance.subscribe(
+                        sub.topic,
+                        self._message_handler(sub),
+                        queue=sub.queue,
+                        durable=sub.durable,
+                        policy=sub.policy,
+                    )
+                )
+            await self._start_parts(instance, settings)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._stop_parts()
+                await self._client.close()
+                await instance.close()
+            self._subscriptions.clear()
+            raise
+        self._running = True
+        log.info(
+            "service %s %s started as %s on %s (%d subscriber(s))",
+            self.name,
+            self.version,
+            self.node_id,
+            settings.broker,
+            len(self.subscribers),
+        )
+        try:
+            await self._run_hooks("after_start")
+        except BaseException:
+            await self.stop()  # a start that fails leaves nothing running
+            raise
+
+    async def stop(self) -> None:
+        """Stop receiving, let in-flight handlers finish (within the drain timeout), close."""
+        if not self._running:
+            return
+        self._running = False
+        assert self._client is not None
+        assert self.settings is not None
+        with anyio.CancelScope(shield=True):
+            # A failing hook or extension is logged and the stop goes on: a service that
+            # cannot be stopped is worse than a hook that did not finish.
+            await self._run_hooks("before_stop", keep_going=True)
+            await self._stop_parts()
+            with anyio.move_on_after(self.settings.drain_timeout + 1):
+                await stop_all(self._subscriptions)
+            self._subscriptions.clear()
+            await self._client.close()
+            await self._client.broker.close()
+            log.info("service %s (%s) stopped", self.name, self.node_id)
+            await self._run_hooks("after_stop", keep_going=True)
+
+    async def _start_parts(self, broker: Broker, settings: Settings) -> None:
+        """Serve the endpoints, list the service where the broker has a discovery of its own,
+        then join the registry: it announces once the node serves, and on a stop it leaves
+        before the RPC subscriptions drain."""
+        client = self.client
+        rpc = self._rpc = RpcServer(
+            broker,
+            namespace=settings.namespace,
+            service=self.name,
+            node_id=self.node_id,
+            procedures=[procedure(endpoint) for endpoint in self.endpoints],
+            client=client,
+            middleware=self.middleware,
+            policy=self.rpc_policy,
+        )
+        await rpc.start()
+        if isinstance(broker, ServiceAdvertiser):
+            description = service_description(
+                namespace=settings.namespace,
+                service=self.name,
+                node_id=self.node_id,
+                version=self.version,
+                description=self.description,
+                metadata=self.metadata,
+                endpoints=self.endpoints,
+                rpc=rpc,
+            )
+            self._advertised = await broker.advertise(description)
+        # The record is made once: endpoints and subscriptions are fixed by now, so every
+        # heartbeat repeats the same record and peers see no change.
+        record = node_info(
+            node_id=self.node_id,
+            service=self.name,
+            version=self.version,
+            metadata=self.metadata,
+            endpoints=self.endpoints,
+            subscribers=self.subscribers,
+            ttl=settings.registry_ttl,
+        )
+        registry = Registry(
+            broker,
+            source=self.source,
+            namespace=settings.namespace,
+            ttl=settings.registry_ttl,
+            heartbeat=settings.heartbeat,
+            local=lambda: record,
+        )
+        await registry.start()
+        self.registry = registry
+        if client._registry is None:  # the service's own calls use this view, not a second one
+            client._registry = registry
+
+    async def _stop_parts(self) -> None:
+        """Leave the registry, stop being listed, stop serving; a failure of one is logged
+        and the others still stop (a service that cannot be stopped is worse)."""
+        registry, self.registry = self.registry, None
+        if registry is not None and self._client is not None and self._client._registry is registry:
+            self._client._registry = None
+        advertised, self._advertised = self._advertised, None
+        rpc, self._rpc = self._rpc, None
+        for part in (registry, advertised, rpc):
+            if part is None:
+                continue
+            try:
+                await part.stop()
+            except Exception:
+                log.exception("service %s: stopping %s failed", self.name, type(part).__name__)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def serve(self) -> None:
+        """Start, run until SIGINT or SIGTERM, then stop gracefully."""
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with self:
+                async for signum in signals:
+                    log.info("received %s: draining and stopping", signal.Signals(signum).name)
+                    break
+
+    def run(self, argv: Sequence[str] | None = None) -> None:
+        """Run the service until SIGINT/SIGTERM. Reads ``--broker`` etc. from ``argv``
+        (the command line by default). A bad setting exits with status 2 and says why."""
+        self._argv = sys.argv[1:] if argv is None else list(argv)
+        try:
+            settings = Settings.load(self._args, argv=self._argv)
+        except ConfigError as exc:
+            print(f"eventkit: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        if not logging.getLogger().handlers:
+            logging.basicConfig(
+                level=settings.log_level.upper(),
+                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            )
+        try:
+            anyio.run(self.serve, backend_options={"use_uvloop": settings.uvloop})
+        except ConfigError as exc:
+            print(f"eventkit: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    # -- publishing ----------------------------------------------------------------------
+
+    async def publish(self, topic: str, data: Any = None, **kwargs: Any) -> str:
+        """Publish a CloudEvent from this service (source ``/services/{name}/{node_id}``)."""
+        return await self.client.publish(topic, data, **kwargs)
+
+    # -- delivery ------------------------------------------------------------------------
+
+    def _message_handler(self, sub: Subscriber) -> MessageHandler:
+        """The broker-level handler for one subscriber, built once at start."""
+        signature = sub.signature
+        durable = sub.durable is not None
+        wants_context = signature.context_param is not None or bool(self.middleware)
+        stats = self.stats
+        func = signature.caller()
+        arrange = signature.arrange
+        chain = None
+        if self.middleware:
+            # Middleware sees the decoded data (or Event) as ``request``, as it does for
+            # endpoints, and may replace it: the handler gets what the chain passes on.
+            async def final(invocation: Invocation) -> Any:
+                return await func(*arrange(invocation.request, invocation.context))
+
+            chain = compose(self.middleware, final)
+
+        node_id, name, client = self.node_id, self.name, self._client
+        # The common handler takes the data (or Event) alone: decode straight into its one
+        # argument, without the general arrangement of data and Context.
+        decode = signature.decode if signature.data_param is not None else None
+        data_only = signature.data_only
+
+        async def on_message(message: Message) -> None:
+            stats.received += 1
+            ctx = (
+                Context(message, node_id=node_id, service=name, client=client)
+                if wants_context
+                else None
+            )
+            try:
+                data = decode(message) if decode is not None else None
+            except InvalidEvent as exc:
+                stats.invalid += 1
+                log.warning("%s: invalid event on %r: %s", signature.name, message.topic, exc)
+                if durable:
+                    raise DeadLetter(str(exc)) from None
+                return
+            token = current_message.set(message)
+            try:
+                if chain is not None:
+                    await chain(Invocation("subscriber", sub.topic, message, ctx, data))
+                elif data_only:
+                    await func(data)
+                else:
+                    await func(*arrange(data, ctx))
+            except asyncio.CancelledError as exc:
+                if being_cancelled():
+                    raise
+                stats.failed += 1  # the handler's own cancelled await: a failure like any
+                log.error(
+                    "%s failed on %r: a task it awaited was cancelled",
+                    signature.name,
+                    message.topic,
+                )
+                if durable:
+                    raise RuntimeError("the handler was cancelled from inside") from exc
+            except DeadLetter:
+                stats.failed += 1
+                raise
+            except Exception:
+                stats.failed += 1
+                log.exception(
+                    "%s failed on %r (event %s, attempt %d)",
+                    signature.name,
+                    message.topic,
+                    event_id_of(message),
+                    message.attempt,
+                )
+                if durable:
+                    raise
+            else:
+                stats.handled += 1
+            finally:
+                current_message.reset(token)
+
+        on_message._eventkit_guarded = True  # type: ignore[attr-defined]  # it guards itself
+        return on_message

@@ -1,0 +1,126 @@
+"""Settings: from arguments, ``EVENTKIT_*`` environment variables and command-line flags.
+
+Precedence, highest first: command-line flags (``--broker``), the environment, the arguments
+given in code, the defaults. Deployments (docker compose, ``eventkit up``) configure a service
+through the environment without touching its code. Every value is checked when the settings
+are made, and a bad one names the variable and what is allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from ..wire import ConfigError
+
+__all__ = ["Settings"]
+
+_NAMESPACE = re.compile(r"^[A-Za-z0-9_\-]+$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a service or client can be configured with.
+
+    broker: the broker URL (``EVENTKIT_BROKER``); ``memory://`` by default.
+    namespace: first token of the kit's own topics (RPC, registry) (``EVENTKIT_NAMESPACE``).
+    node_id: this process's id; random by default (``EVENTKIT_NODE_ID``).
+    drain_timeout: seconds in-flight handlers get to finish on stop (``EVENTKIT_DRAIN_TIMEOUT``).
+    registry_ttl: seconds after which a silent node is dropped (``EVENTKIT_REGISTRY_TTL``).
+    heartbeat: seconds between a node's announcements (``EVENTKIT_HEARTBEAT``).
+    log_level: logging level for ``run()`` (``EVENTKIT_LOG_LEVEL``).
+    uvloop: run on uvloop when installed (``EVENTKIT_UVLOOP=1``).
+    """
+
+    broker: str = "memory://"
+    namespace: str = "eventkit"
+    node_id: str | None = None
+    drain_timeout: float = 10.0
+    registry_ttl: float = 30.0
+    heartbeat: float = 10.0
+    log_level: str = "INFO"
+    uvloop: bool = False
+
+    def __post_init__(self) -> None:
+        if "://" not in self.broker:
+            raise ConfigError(
+                f"broker {self.broker!r} is not a URL: set EVENTKIT_BROKER or --broker to e.g. "
+                "memory://, nats://127.0.0.1:4222, amqp://guest:guest@127.0.0.1:5672/ or "
+                "http://127.0.0.1:8901"
+            )
+        if not _NAMESPACE.match(self.namespace):
+            raise ConfigError(
+                f"namespace {self.namespace!r} must be one token of letters, digits, _ and -"
+            )
+        if self.node_id is not None and not _NAMESPACE.match(self.node_id):
+            raise ConfigError(f"node_id {self.node_id!r} must be letters, digits, _ and - only")
+        for name in ("drain_timeout", "registry_ttl", "heartbeat"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be a positive number of seconds")
+        if self.heartbeat >= self.registry_ttl:
+            raise ConfigError(
+                f"heartbeat ({self.heartbeat}s) must be shorter than registry_ttl "
+                f"({self.registry_ttl}s), or live nodes would expire between heartbeats"
+            )
+        if self.log_level.upper() not in _LOG_LEVELS:
+            raise ConfigError(f"log_level {self.log_level!r} must be one of {_LOG_LEVELS}")
+
+    @classmethod
+    def load(
+        cls,
+        args: Mapping[str, Any] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        argv: Sequence[str] | None = None,
+    ) -> Settings:
+        """Settings from ``args`` (code), overridden by the environment, then by ``argv``."""
+        values: dict[str, Any] = {k: v for k, v in (args or {}).items() if v is not None}
+        env = os.environ if environ is None else environ
+        for f in fields(cls):
+            raw = env.get(f"EVENTKIT_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, raw, f.type)
+        if argv is not None:
+            values.update(_parse_argv(argv))
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ConfigError(str(exc)) from exc
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _parse(name: str, raw: str, kind: Any) -> Any:
+    kind = str(kind)
+    try:
+        if "float" in kind:
+            return float(raw)
+        if "bool" in kind:
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+    except ValueError:
+        raise ConfigError(
+            f"EVENTKIT_{name.upper()}={raw!r} is not a valid {kind.split()[0]}"
+        ) from None
+    return raw
+
+
+def _parse_argv(argv: Sequence[str]) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(add_help=True, allow_abbrev=False)
+    parser.add_argument("--broker", help="broker URL, e.g. nats://127.0.0.1:4222")
+    parser.add_argument("--namespace")
+    parser.add_argument("--node-id", dest="node_id")
+    parser.add_argument("--drain-timeout", dest="drain_timeout", type=float)
+    parser.add_argument("--log-level", dest="log_level")
+    parsed, _unknown = parser.parse_known_args(list(argv))
+    return {k: v for k, v in vars(parsed).items() if v is not None}
