@@ -7,9 +7,8 @@ subscribe, close.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
@@ -17,6 +16,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 import anyio
 
 from ..wire import (
+    BrokerClosed,
     ConfigError,
     Message,
     PayloadTooLarge,
@@ -47,6 +47,8 @@ __all__ = [
     "run_inline",
     "stop_all",
 ]
+
+from ._delivery import being_cancelled, guarded, inline, is_inline, run_inline, stop_all
 
 log = logging.getLogger("eventkit.broker")
 
@@ -252,15 +254,82 @@ class ServiceAdvertiser(Protocol):
 
 
 class BaseBroker:
-    """Shared checks and ``async with`` support for adapters; inherit it to stay consistent.
+    """The lifecycle every adapter shares, and the checks every broker makes the same way.
 
-    Subclasses implement ``connect``, ``close``, ``publish`` and ``subscribe`` and call
-    :meth:`check_subscribe` / :meth:`check_publish` first, so every broker rejects the same
-    bad input with the same error.
+    An adapter implements :meth:`_open` (connect to its server) and :meth:`_shutdown` (after
+    its subscriptions stopped), optionally :meth:`_closing` (before they stop), and
+    ``publish`` / ``subscribe``, which call :meth:`check_publish` / :meth:`check_subscribe`
+    first and :meth:`_track` each subscription they make. This class owns the rest:
+    ``connect()`` is idempotent and refuses a closed broker; ``close()`` is idempotent, stops
+    every subscription (each drains within ``drain_timeout``), then shuts down, shielded from
+    cancellation so a close never leaves half a broker; ``async with`` does both.
     """
 
     url: str
     capabilities: Capabilities = Capabilities()
+    drain_timeout: float = 10.0
+    _state: str = "new"  # new -> connected -> closing -> closed (or new -> closed)
+    _subscriptions: list[Any]
+
+    def __init__(self) -> None:
+        self._state = "new"
+        self._subscriptions = []
+
+    @property
+    def connected(self) -> bool:
+        return self._state == "connected"
+
+    @property
+    def closed(self) -> bool:
+        """``close()`` has begun (or finished): nothing new may start."""
+        return self._state in ("closing", "closed")
+
+    async def connect(self) -> None:
+        """Open the connection (once); raises :class:`BrokerClosed` after ``close()``."""
+        if self._state == "connected":
+            return
+        if self._state != "new":
+            raise BrokerClosed(f"this {type(self).__name__} was closed; make a new one")
+        await self._open()
+        self._state = "connected"
+
+    async def close(self) -> None:
+        """Stop every subscription (draining), then disconnect. Idempotent; never hangs."""
+        if self._state in ("closing", "closed"):
+            return
+        was_connected = self._state == "connected"
+        self._state = "closing"
+        try:
+            if was_connected:
+                with anyio.CancelScope(shield=True):
+                    await self._closing()
+                    await stop_all(list(self._subscriptions))
+                    await self._shutdown()
+        finally:
+            self._state = "closed"
+
+    async def _open(self) -> None:
+        raise NotImplementedError
+
+    async def _closing(self) -> None:
+        """Called once by ``close()`` before the subscriptions stop (to say goodbye)."""
+
+    async def _shutdown(self) -> None:
+        """Called once by ``close()`` after every subscription stopped."""
+
+    def check_open(self, what: str) -> None:
+        """Raise :class:`BrokerClosed` unless connected (``what``: the operation refused)."""
+        if self._state != "connected":
+            raise BrokerClosed(f"{what} on a broker that is not connected: call connect() first")
+
+    def _track(self, subscription: Any) -> None:
+        """Remember a live subscription, so that ``close()`` stops it."""
+        self._subscriptions.append(subscription)
+
+    def _untrack(self, subscription: Any) -> None:
+        """Forget a subscription that stopped (idempotent)."""
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
 
     def check_subscribe(self, topic: str, queue: str | None, durable: str | None) -> None:
         validate_pattern(topic)
@@ -290,12 +359,6 @@ class BaseBroker:
                 f"broker's limit of {limit} bytes; nothing was sent"
             )
 
-    async def connect(self) -> None:
-        raise NotImplementedError
-
-    async def close(self) -> None:
-        raise NotImplementedError
-
     async def __aenter__(self) -> Self:
         await self.connect()
         return self
@@ -307,67 +370,3 @@ class BaseBroker:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-
-async def stop_all(subscriptions: Iterable[Subscription]) -> None:
-    """Stop subscriptions concurrently (each drains), so their drain times do not add up."""
-    async with anyio.create_task_group() as tg:
-        for subscription in subscriptions:
-            tg.start_soon(subscription.stop)
-
-
-def being_cancelled() -> bool:
-    """Whether the running task itself is being cancelled (a stop, a deadline), as opposed
-    to a handler letting out a CancelledError of something it awaited."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
-
-
-def guarded(handler: MessageHandler) -> MessageHandler:
-    """``handler``, with a CancelledError that escapes it turned into an ordinary failure.
-
-    A handler that awaits something another task cancelled lets a CancelledError out. Left
-    alone it would end the adapter's delivery task (the subscription, or the whole broker);
-    as a failure it is logged, and a durable message is redelivered. A cancellation of the
-    delivering task itself (a stop, a drain timeout) still passes through.
-    """
-    if getattr(handler, "_eventkit_guarded", False) or is_inline(handler):
-        return handler  # guards itself, or never awaits anything that could be cancelled
-
-    async def run(message: Message) -> None:
-        try:
-            await handler(message)
-        except asyncio.CancelledError as exc:
-            if being_cancelled():
-                raise
-            raise RuntimeError("the handler let a cancellation escape") from exc
-
-    run._eventkit_guarded = True  # type: ignore[attr-defined]
-    return run
-
-
-def inline(handler: MessageHandler) -> MessageHandler:
-    """Mark ``handler`` as one that never suspends and never raises (it only resolves a
-    future, say), so that a broker may call it in its connection's read loop instead of
-    handing the message to a task. eventkit's RPC reply inbox is one."""
-    handler._eventkit_inline = True  # type: ignore[attr-defined]
-    return handler
-
-
-def is_inline(handler: MessageHandler) -> bool:
-    return bool(getattr(handler, "_eventkit_inline", False))
-
-
-def run_inline(handler: MessageHandler, message: Message) -> None:
-    """Call an :func:`inline` handler to completion now, in the caller's task. One that
-    breaks its promise (it suspends or raises) is logged, never the caller's failure."""
-    coroutine: Any = handler(message)
-    try:
-        coroutine.send(None)
-    except StopIteration:
-        return
-    except Exception as exc:
-        log.error("inline handler for %r failed: %s: %s", message.topic, type(exc).__name__, exc)
-        return
-    coroutine.close()
-    log.error("inline handler for %r suspended; message dropped", message.topic)

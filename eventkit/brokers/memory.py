@@ -350,39 +350,32 @@ class MemoryBroker(BaseBroker):
         queue_groups=True, durable=True, ordered=True, max_payload=None, no_responders=True
     )
 
-    def __init__(self, url: str = "memory://", *, drain_timeout: float = 10.0, **_: Any) -> None:
+    def __init__(
+        self, url: str = "memory://", *, drain_timeout: float = 10.0, **unknown: Any
+    ) -> None:
+        super().__init__()
+        if unknown:
+            raise ConfigError(
+                f"unknown MemoryBroker option(s) {', '.join(sorted(unknown))}; known: drain_timeout"
+            )
         parts = urlsplit(url)
         if parts.scheme != "memory":
             raise ConfigError(f"MemoryBroker takes memory:// URLs, got {url!r}")
+        if drain_timeout < 0:
+            raise ConfigError(f"drain_timeout must be >= 0 seconds, got {drain_timeout}")
         self.url = url
         self.drain_timeout = drain_timeout
         self._hub = _hubs.setdefault(parts.netloc + parts.path, _Hub())
-        self._subs: list[MemorySubscription] = []
         self._tasks = TaskHost("eventkit-memory-broker")
-        self._connected = False
-        self._closed = False
 
-    async def connect(self) -> None:
-        if self._connected:
-            return
-        if self._closed:
-            raise BrokerClosed("this MemoryBroker was closed; make a new one")
+    async def _open(self) -> None:
         await self._tasks.start()
-        self._connected = True
 
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if not self._connected:
-            return
-        with anyio.CancelScope(shield=True):
-            for sub in list(self._subs):
-                await sub.stop()
-            await self._tasks.aclose()
+    async def _shutdown(self) -> None:
+        await self._tasks.aclose()
 
     async def publish(self, message: Message) -> None:
-        if not self._connected or self._closed:
+        if self._state != "connected":
             raise BrokerClosed("publish on a broker that is not connected: call connect() first")
         hub, topic = self._hub, message.topic
         channels = hub.cache.get(topic) if topic.__class__ is str else None
@@ -401,8 +394,7 @@ class MemoryBroker(BaseBroker):
         durable: str | None = None,
         policy: DeliveryPolicy | None = None,
     ) -> MemorySubscription:
-        if not self._connected or self._closed:
-            raise BrokerClosed("subscribe on a broker that is not connected: call connect()")
+        self.check_open("subscribe")
         self.check_subscribe(topic, queue, durable)
         hub = self._hub
         if durable is not None:
@@ -424,7 +416,7 @@ class MemoryBroker(BaseBroker):
         sub = MemorySubscription(
             self, channel, handler, topic, queue, durable, policy or _DEFAULT_POLICY
         )
-        self._subs.append(sub)
+        self._track(sub)
         if not channel.shared and is_inline(handler):
             channel.inline = handler  # called as messages are put: no worker to start
             sub._running = 0
@@ -436,8 +428,7 @@ class MemoryBroker(BaseBroker):
 
     def _forget(self, sub: MemorySubscription) -> None:
         """Unroute a stopping subscription (durable channels stay and keep buffering)."""
-        if sub in self._subs:
-            self._subs.remove(sub)
+        self._untrack(sub)
         hub = self._hub
         sub._channel.inline = None
         if sub.durable is not None:

@@ -14,19 +14,16 @@ so one publisher's messages reach a subscriber in publish order (``ordered=True`
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import random
 import ssl
 import time
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import aiohttp
 import anyio
 from aiohttp import web
-from yarl import URL
 
 from ..._tasks import TaskHost
 from ...wire import BrokerClosed, ConfigError, ConnectionLost, Headers, InvalidEvent, Message
@@ -39,12 +36,14 @@ from ..base import (
     guarded,
     no_responders_reply,
 )
-from ._answers import AnswerResponse, Answers, linger_of, read_answer, wants_answer
+from ._answers import AnswerResponse, Answers, linger_of
 from ._config import HttpSettings, parse_settings
 from ._durable import DurableSender
 from ._gossip import DurableSpec, Entry, Membership, NodeRecord
-from ._local import DEAD, FAILED, GONE, OK, HttpSubscription, LocalTable, Outcome
-from ._outbox import Outbox, Pending
+from ._local import GONE, HttpSubscription, LocalTable
+from ._mesh import Mesh, view_body
+from ._outbox import Outbox
+from ._sender import Sender, parse_ids
 from ._server import build_app
 from ._wire import (
     ANSWER,
@@ -55,7 +54,6 @@ from ._wire import (
     REJECTED,
     REPLIES,
     TO,
-    TOPIC,
     encode_headers,
     foreign_messages,
 )
@@ -65,14 +63,13 @@ __all__ = ["HttpBroker", "HttpSubscription"]
 log = logging.getLogger("eventkit.broker.http")
 
 _DEFAULT_POLICY = DeliveryPolicy()
-_FANOUT = 3  # peers gossiped with per round, besides seeds not yet in the view
-_NET_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
 class HttpBroker(BaseBroker):
     """A node of an HTTP mesh. ``url`` is where it serves; options: see HttpSettings."""
 
     def __init__(self, url: str = "http://127.0.0.1:0", **options: Any) -> None:
+        super().__init__()
         self.settings: HttpSettings = parse_settings(url, options)
         self.url = url
         self.capabilities = Capabilities(
@@ -89,20 +86,11 @@ class HttpBroker(BaseBroker):
         self._outbox = Outbox(self.settings.outbox)
         self._membership = Membership(NodeRecord(self.node_id, "", time.time()))
         self._durable: DurableSender | None = None
-        self._subs: list[HttpSubscription] = []
+        self._sender: Sender | None = None
+        self._mesh: Mesh | None = None
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
-        self._auth: dict[str, str] = {}
-        self._turn: dict[tuple[str, str], int] = {}
-        self._urls: dict[tuple[str, str], URL] = {}
-        self._state = "new"
-        s = self.settings
-        self._request_timeout = aiohttp.ClientTimeout(total=s.request_timeout)
-        self._delivery_timeout = aiohttp.ClientTimeout(total=s.delivery_timeout)
-        self._push_timeout = min(s.request_timeout, 2.0)
         self._answers = Answers()  # requests waiting here for their reply, to answer in place
-        # How long this node reads a reply in a request's response: within its request bound.
-        self._reads_answers = f"{s.request_timeout * 0.8:g}"
 
     @property
     def address(self) -> str:
@@ -114,14 +102,9 @@ class HttpBroker(BaseBroker):
         return self._membership
 
     # --- lifecycle --------------------------------------------------------------------
-    async def connect(self) -> None:
-        if self._state == "connected":
-            return
-        if self._state != "new":
-            raise BrokerClosed("this HttpBroker was closed; make a new one")
+    async def _open(self) -> None:
         s = self.settings
-        if s.token:
-            self._auth = {"Authorization": f"Bearer {s.token}"}
+        auth = {"Authorization": f"Bearer {s.token}"} if s.token else {}
         await self._outbox.open()
         try:
             port = await self._serve()
@@ -129,26 +112,39 @@ class HttpBroker(BaseBroker):
             await self._outbox.close()
             raise ConnectionLost(f"cannot listen on {s.host}:{s.port}: {exc}") from exc
         own = NodeRecord(self.node_id, s.advertised(port), time.time())
-        self._membership = Membership(own)
-        self._membership.merge([], await self._outbox.load_durables())
+        membership = self._membership = Membership(own)
+        membership.merge([], await self._outbox.load_durables())
         client_ssl: ssl.SSLContext | None = None
         if s.scheme == "https":
             client_ssl = ssl.create_default_context(cafile=s.tls_ca)
-        self._session = aiohttp.ClientSession(
+        session = self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, ssl=client_ssl if client_ssl else True),
-            timeout=self._request_timeout,
+            timeout=aiohttp.ClientTimeout(total=s.request_timeout),
             skip_auto_headers=("User-Agent",),
+        )
+        self._sender = Sender(
+            settings=s,
+            node_id=self.node_id,
+            membership=membership,
+            session=session,
+            auth=auth,
+            table=self._table,
+        )
+        mesh = self._mesh = Mesh(
+            settings=s, membership=membership, session=session, auth=auth, merge=self._merge
         )
         await self._tasks.start()
         self._durable = DurableSender(
-            self._outbox, self._membership, self._tasks, self._send_durable, self.publish
+            self._outbox, membership, self._tasks, self._sender.send_durable, self.publish
         )
         self._durable.restore(await self._outbox.load())
+        # Connected before joining: what the join brings (durable messages for subscribers
+        # here, peers' publishes) may arrive while it runs.
         self._state = "connected"
-        self._membership.set_entries(self._advertised())
+        membership.set_entries(self._advertised())
         with anyio.move_on_after(s.request_timeout):
-            await self._join()
-        self._tasks.start_soon(self._gossip_loop)
+            await mesh.join()
+        self._tasks.start_soon(mesh.run)
         self._tasks.start_soon(self._durable.run)
         log.info("http node %s serving on %s", self.node_id, own.addr)
 
@@ -170,28 +166,20 @@ class HttpBroker(BaseBroker):
             raise
         return int(self._runner.addresses[0][1])
 
-    async def close(self) -> None:
-        if self._state in ("closing", "closed"):
-            return
-        connected = self._state == "connected"
-        self._state = "closing"
-        if not connected:
-            self._state = "closed"
-            return
-        with anyio.CancelScope(shield=True):
-            record = self._membership.leave()
-            await self._push([p.addr for p in self._membership.peers()], [record])
-            async with anyio.create_task_group() as tg:
-                for sub in list(self._subs):
-                    tg.start_soon(sub.stop)
-            await self._tasks.aclose()
-            if self._runner is not None:
-                await self._runner.cleanup()
-            if self._session is not None:
-                await self._session.close()
-            await self._outbox.close()
-            self._state = "closed"
-            log.info("http node %s left", self.node_id)
+    async def _closing(self) -> None:
+        """Say leave first: peers stop sending here while the subscriptions drain."""
+        record = self._membership.leave()
+        if self._mesh is not None:
+            await self._mesh.push([p.addr for p in self._membership.peers()], [record])
+
+    async def _shutdown(self) -> None:
+        await self._tasks.aclose()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+        await self._outbox.close()
+        log.info("http node %s left", self.node_id)
 
     # --- subscribe --------------------------------------------------------------------
     async def subscribe(
@@ -203,7 +191,7 @@ class HttpBroker(BaseBroker):
         durable: str | None = None,
         policy: DeliveryPolicy | None = None,
     ) -> HttpSubscription:
-        self._check_open("subscribe")
+        self.check_open("subscribe")
         self.check_subscribe(topic, queue, durable)
         policy = policy or _DEFAULT_POLICY
         if durable is not None:
@@ -235,14 +223,13 @@ class HttpBroker(BaseBroker):
             self.drain_timeout,
             lambda: self._stopped(sub),
         )
-        self._subs.append(sub)
+        self._track(sub)
         sub.start(self._tasks)
         await self._announce()
         return sub
 
     async def _stopped(self, sub: HttpSubscription) -> None:
-        if sub in self._subs:
-            self._subs.remove(sub)
+        self._untrack(sub)
         for item in list(sub.entry.items) if not sub.entry.open else ():
             if item[1] is not None:
                 item[1].set(GONE, "the subscription stopped")
@@ -254,7 +241,8 @@ class HttpBroker(BaseBroker):
         self._membership.set_entries(self._advertised())
         if self._durable is not None:
             self._durable.wake()
-        await self._push([p.addr for p in self._membership.peers()], [self._membership.own])
+        if self._mesh is not None:
+            await self._mesh.push_own()
 
     def _advertised(self) -> tuple[Entry, ...]:
         sinks = tuple(
@@ -263,13 +251,11 @@ class HttpBroker(BaseBroker):
         )
         return self._table.advertised() + sinks
 
-    def _check_open(self, what: str) -> None:
-        if self._state != "connected":
-            raise BrokerClosed(f"{what} on a broker that is not connected: call connect() first")
-
     # --- publish ----------------------------------------------------------------------
     async def publish(self, message: Message) -> None:
-        self._check_open("publish")
+        sender = self._sender
+        if sender is None or self._state != "connected":
+            raise BrokerClosed("publish on a broker that is not connected: call connect() first")
         self.check_publish(message)
         route = self._membership.route(message.topic)
         if self._answers and self._answers.take(message, route):
@@ -280,24 +266,8 @@ class HttpBroker(BaseBroker):
             if not route.durables:
                 await self._no_responders(message)
             return
-        targets: dict[str, list[int]] = {node: list(ids) for node, ids in route.plain.items()}
-        picks: dict[str, list[tuple[tuple[str, str], int]]] = {}
-        for key, members in route.groups.items():
-            chosen = self._pick(key, members, ())
-            if chosen is not None:
-                targets.setdefault(chosen[0], []).append(chosen[1])
-                picks.setdefault(chosen[0], []).append((key, chosen[1]))
-        wire = encode_headers(message)
-        sends = [
-            self._send_node(node, ids, message, wire, picks.get(node, []), {node})
-            for node, ids in targets.items()
-        ]
-        sends.extend(self._send_sink(url, message, wire) for url in route.sinks)
-        if len(sends) == 1:
-            delivered = [await sends[0]]
-        else:
-            delivered = await asyncio.gather(*sends)
-        if not any(delivered) and not route.durables:
+        delivered = await sender.send(message, route, encode_headers(message))
+        if not delivered and not route.durables:
             await self._no_responders(message)
 
     async def _no_responders(self, message: Message) -> None:
@@ -306,168 +276,7 @@ class HttpBroker(BaseBroker):
         if notice is not None:
             await self.publish(notice)
 
-    def _pick(
-        self, key: tuple[str, str], members: list[tuple[str, int]], tried: set[str] | tuple[()]
-    ) -> tuple[str, int] | None:
-        turn = self._turn.get(key, 0)
-        for i in range(len(members)):
-            member = members[(turn + i) % len(members)]
-            if member[0] not in tried:
-                self._turn[key] = turn + i + 1
-                return member
-        return None
-
-    async def _send_node(
-        self,
-        node_id: str,
-        ids: list[int],
-        message: Message,
-        wire: dict[str, str],
-        picks: list[tuple[tuple[str, str], int]],
-        tried: set[str],
-    ) -> bool:
-        """Deliver to entries of one node (moving queue-group picks on to another member
-        when refused); True when at least one entry took the message."""
-        rejected = await self._post(node_id, ids, message, wire)
-        delivered = len(rejected) < len(ids)
-        for key, entry_id in picks:
-            if entry_id not in rejected:
-                continue
-            members = self._membership.route(message.topic).groups.get(key, [])
-            chosen = self._pick(key, members, tried)
-            if chosen is None:
-                log.warning("no reachable member of queue group %r for %r", key[1], message.topic)
-                continue
-            tried.add(chosen[0])
-            delivered |= await self._send_node(
-                chosen[0], [chosen[1]], message, wire, [(key, chosen[1])], tried
-            )
-        return delivered
-
-    async def _post(
-        self, node_id: str, ids: list[int], message: Message, wire: dict[str, str]
-    ) -> set[int]:
-        """Deliver to entries of one node; returns the entry ids that did not take it."""
-        if node_id == self.node_id:
-            return self._accept(ids, message)
-        addr = self._membership.addr_of(node_id)
-        if addr is None or self._session is None:
-            return set(ids)
-        headers = {**wire, **self._auth, FROM: self.node_id, TO: ",".join(map(str, ids))}
-        if wants_answer(message.headers):
-            headers[REPLIES] = self._reads_answers
-        try:
-            async with self._session.post(
-                self._url(addr, message.topic), data=message.body, headers=headers
-            ) as resp:
-                if resp.status == 202:
-                    rejected = _ids(resp.headers.get(REJECTED))
-                    if ANSWER in resp.headers:
-                        await self._take_answer(resp, message.topic)
-                    return rejected
-                if resp.status != 503:
-                    log.error(
-                        "node %s refused a message on %r: %d %s",
-                        addr,
-                        message.topic,
-                        resp.status,
-                        (await resp.text())[:200],
-                    )
-                self._membership.mark_unreachable(node_id)
-        except _NET_ERRORS as exc:
-            log.warning("node %s did not take a message on %r: %r", addr, message.topic, exc)
-            self._membership.mark_unreachable(node_id)
-        return set(ids)
-
-    async def _take_answer(self, resp: aiohttp.ClientResponse, topic: str) -> None:
-        """The reply in a request's response, delivered here as if it had been POSTed.
-        The request was taken either way: a body cut short only means no reply came in it."""
-        try:
-            answer = read_answer(await resp.read())
-        except (*_NET_ERRORS, ValueError, KeyError, TypeError) as exc:
-            log.debug("no reply in the response to a request on %r: %r", topic, exc)
-            return
-        if answer is not None:
-            self._accept(*answer)
-
-    async def _send_sink(self, url: str, message: Message, wire: dict[str, str]) -> bool:
-        if self._session is None:
-            return False
-        headers = {**wire, TOPIC: message.topic}
-        try:
-            async with self._session.post(url, data=message.body, headers=headers) as resp:
-                if resp.status >= 300:
-                    log.warning("sink %s answered %d for %r", url, resp.status, message.topic)
-                    return False
-                return True
-        except _NET_ERRORS as exc:
-            log.warning("sink %s did not take a message on %r: %r", url, message.topic, exc)
-            return False
-
-    async def _send_durable(self, node_id: str, entry: Entry, row: Pending) -> tuple[int, str]:
-        """One durable delivery; never raises (but for cancellation)."""
-        message = row.message
-        if node_id == self.node_id:
-            return await self._handle_durable(row.durable, message)
-        addr = self._membership.addr_of(node_id)
-        if addr is None or self._session is None:
-            return GONE, "unknown node"
-        headers = {
-            **encode_headers(message),
-            **self._auth,
-            FROM: self.node_id,
-            TO: str(entry.id),
-            DURABLE: row.durable,
-            ATTEMPT: str(message.attempt),
-        }
-        try:
-            async with self._session.post(
-                self._url(addr, message.topic),
-                data=message.body,
-                headers=headers,
-                timeout=self._delivery_timeout,
-            ) as resp:
-                reason = unquote(resp.headers.get(REASON, ""))
-                if resp.status in (200, 204):
-                    return OK, ""
-                if resp.status in (FAILED, DEAD, GONE):
-                    return resp.status, reason
-                log.error("node %s refused a durable delivery: %d", addr, resp.status)
-                return GONE, f"refused: {resp.status}"
-        except _NET_ERRORS as exc:
-            log.warning("node %s did not answer a durable delivery: %r", addr, exc)
-            self._membership.mark_unreachable(node_id)
-            return GONE, repr(exc)
-
-    def _url(self, addr: str, topic: str) -> URL:
-        key = (addr, topic)
-        url = self._urls.get(key)
-        if url is None:  # parsed once per destination, not per message
-            if len(self._urls) > 4096:
-                self._urls.clear()
-            url = self._urls[key] = URL(f"{self.settings.scheme}://{addr}/topics/{topic}")
-        return url
-
     # --- receive ----------------------------------------------------------------------
-    def _accept(self, ids: list[int], message: Message) -> set[int]:
-        rejected = set()
-        for entry_id in ids:
-            entry = self._table.entries.get(entry_id)
-            if entry is None or not entry.open or entry.durable is not None:
-                rejected.add(entry_id)
-            else:
-                entry.put(message)
-        return rejected
-
-    async def _handle_durable(self, name: str, message: Message) -> tuple[int, str]:
-        entry = self._table.durable_entry(name)
-        if entry is None or not entry.open:
-            return GONE, f"no subscriber of durable {name!r} here"
-        outcome = Outcome()
-        entry.put(message, outcome)
-        await outcome.done.wait()
-        return outcome.status, outcome.reason
-
     async def receive(
         self, topic: str, body: bytes, headers: Headers, transport: dict[str, str]
     ) -> web.StreamResponse:
@@ -479,14 +288,14 @@ class HttpBroker(BaseBroker):
         if DURABLE in transport:
             attempt = _int(transport.get(ATTEMPT), 1)
             message = Message(topic, body, headers, attempt)
-            status, reason = await self._handle_durable(transport[DURABLE], message)
+            status, reason = await self._table.handle_durable(transport[DURABLE], message)
             return web.Response(status=status, headers={REASON: quote(reason)})
         offered = transport.get(REPLIES)
         linger = linger_of(headers, offered, time.time()) if offered else None
         reply_to = headers.get(REPLY_TO, "")
         waiter = None if linger is None else self._answers.expect(reply_to, transport[FROM])
         try:
-            ids = _ids(transport.get(TO))
+            ids = parse_ids(transport.get(TO))
             rejected = set()
             message = Message(topic, body, headers)
             for entry_id in ids:
@@ -528,17 +337,10 @@ class HttpBroker(BaseBroker):
         records = [NodeRecord.from_json(r) for r in obj.get("records", ())]
         specs = [DurableSpec.from_json(d) for d in obj.get("durables", ())]
         self._merge(records, specs)
-        return self._gossip_body() if obj.get("reply") else None
+        return view_body(self._membership) if obj.get("reply") else None
 
     def view(self) -> dict[str, Any]:
-        return self._gossip_body() | {"self": self.node_id}
-
-    def _gossip_body(self, *, reply: bool = False) -> dict[str, Any]:
-        return {
-            "records": [r.to_json() for r in self._membership.records()],
-            "durables": [d.to_json() for d in self._membership.durables.values()],
-            "reply": reply,
-        }
+        return view_body(self._membership) | {"self": self.node_id}
 
     def _merge(self, records: list[NodeRecord], specs: list[DurableSpec]) -> None:
         before = dict(self._membership.durables)
@@ -548,90 +350,6 @@ class HttpBroker(BaseBroker):
             for spec in self._membership.durables.values():
                 if before.get(spec.name) != spec:
                     self._tasks.start_soon(self._outbox.save_durable, spec)
-
-    async def _join(self) -> None:
-        """Learn the mesh from the seeds, then tell everyone learned about this node."""
-        own = self._membership.own.addr
-        seeds = [addr for addr in self.settings.seeds if addr != own]
-        async with anyio.create_task_group() as tg:
-            for addr in seeds:
-                tg.start_soon(self._exchange, addr)
-        peers = [p.addr for p in self._membership.peers() if p.addr not in seeds]
-        await self._push(peers, [self._membership.own])
-
-    async def _exchange(self, addr: str) -> None:
-        """Push-pull gossip with one node: send the whole view, merge the answer."""
-        if self._session is None:
-            return
-        body = self._gossip_body(reply=True)
-        try:
-            async with self._session.post(
-                f"{self.settings.scheme}://{addr}/_eventkit/gossip", json=body, headers=self._auth
-            ) as resp:
-                if resp.status != 200:
-                    log.warning("gossip with %s refused: %d", addr, resp.status)
-                    return
-                answer = await resp.json()
-            records = [NodeRecord.from_json(r) for r in answer.get("records", ())]
-            specs = [DurableSpec.from_json(d) for d in answer.get("durables", ())]
-        except (*_NET_ERRORS, ValueError, KeyError, TypeError) as exc:
-            log.debug("gossip with %s failed: %r", addr, exc)
-            return
-        self._merge(records, specs)
-
-    async def _push(self, addrs: list[str], records: list[NodeRecord]) -> None:
-        """Send records to nodes without waiting for their views; bounded in time."""
-        if not addrs or self._session is None:
-            return
-        body = {
-            "records": [r.to_json() for r in records],
-            "durables": [d.to_json() for d in self._membership.durables.values()],
-        }
-        session = self._session
-
-        async def push(addr: str) -> None:
-            try:
-                async with session.post(
-                    f"{self.settings.scheme}://{addr}/_eventkit/gossip",
-                    json=body,
-                    headers=self._auth,
-                ):
-                    pass
-            except _NET_ERRORS as exc:
-                log.debug("push to %s failed: %r", addr, exc)
-
-        with anyio.move_on_after(self._push_timeout):
-            async with anyio.create_task_group() as tg:
-                for addr in addrs:
-                    tg.start_soon(push, addr)
-
-    async def _gossip_loop(self) -> None:
-        s = self.settings
-        while True:
-            await anyio.sleep(s.gossip_interval * random.uniform(0.8, 1.2))
-            self._membership.heartbeat()
-            peers = self._membership.peers(reachable_only=False)
-            known = {p.addr for p in peers} | {self._membership.own.addr}
-            chosen = [p.addr for p in random.sample(peers, min(_FANOUT, len(peers)))]
-            chosen += [addr for addr in s.seeds if addr not in known]
-            with anyio.move_on_after(s.request_timeout):
-                async with anyio.create_task_group() as tg:
-                    for addr in chosen:
-                        tg.start_soon(self._exchange, addr)
-            for record in self._membership.expire(s.dead_after):
-                log.warning("node %s at %s stopped answering; dropped", record.id, record.addr)
-
-
-def _ids(header: str | None) -> set[int]:
-    if not header:
-        return set()
-    out = set()
-    for part in header.split(","):
-        try:
-            out.add(int(part))
-        except ValueError:
-            continue
-    return out
 
 
 def _int(value: str | None, default: int) -> int:

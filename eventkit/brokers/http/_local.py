@@ -172,6 +172,27 @@ class LocalTable:
     def matching(self, topic: str) -> list[LocalEntry]:
         return [e for e in self.entries.values() if e.members and matches(e.pattern, topic)]
 
+    def accept(self, ids: list[int] | set[int], message: Message) -> set[int]:
+        """Queue ``message`` on the plain entries ``ids``; the ids that did not take it."""
+        rejected = set()
+        for entry_id in ids:
+            entry = self.entries.get(entry_id)
+            if entry is None or not entry.open or entry.durable is not None:
+                rejected.add(entry_id)
+            else:
+                entry.put(message)
+        return rejected
+
+    async def handle_durable(self, name: str, message: Message) -> tuple[int, str]:
+        """Run one durable delivery here; its (status, reason) once a handler decided."""
+        entry = self.durable_entry(name)
+        if entry is None or not entry.open:
+            return GONE, f"no subscriber of durable {name!r} here"
+        outcome = Outcome()
+        entry.put(message, outcome)
+        await outcome.done.wait()
+        return outcome.status, outcome.reason
+
 
 class HttpSubscription:
     """A subscription on an HTTP node; ``stop()`` drains it and tells the mesh."""

@@ -125,13 +125,12 @@ class NatsBroker(BaseBroker):
     """
 
     def __init__(self, url: str = "nats://127.0.0.1:4222", **options: Any) -> None:
+        super().__init__()
         self.settings: NatsSettings = parse_settings(url, **options)
         self.url = self.settings.display
         self.drain_timeout = self.settings.drain_timeout
         self._nc: Client | None = None
         self._tasks = TaskHost("eventkit-nats-broker")
-        self._subs: list[NatsSubscription | DurableSubscription] = []
-        self._closed = False
         self._down_since: float | None = None
         self._captured: dict[str, bool] = {}
         self._stream_subjects: list[str] | None = None  # every stream's subjects, when known
@@ -149,15 +148,11 @@ class NatsBroker(BaseBroker):
 
     def _client(self) -> Client:
         nc = self._nc
-        if nc is None or self._closed:
+        if nc is None or self.closed:
             raise BrokerClosed("the NATS broker is not connected: call connect() first")
         return nc
 
-    async def connect(self) -> None:
-        if self._nc is not None:
-            return
-        if self._closed:
-            raise BrokerClosed("this NatsBroker was closed; make a new one")
+    async def _open(self) -> None:
         nc: Client = make_client()
         kwargs = self.settings.connect_kwargs()
         try:
@@ -214,29 +209,22 @@ class NatsBroker(BaseBroker):
             structured_events=self.settings.content_mode == "structured",
         )
 
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    async def _shutdown(self) -> None:
         nc = self._nc
         if nc is None:
             return
-        with anyio.CancelScope(shield=True):
-            async with anyio.create_task_group() as tg:
-                for sub in list(self._subs):
-                    tg.start_soon(sub.stop)
-            with anyio.move_on_after(2.0):  # pull requests of stopped durables expire
-                for lingering in self._lingering:
-                    await lingering.lingered.wait()
-            with anyio.move_on_after(self.drain_timeout):
-                try:
-                    if nc.is_connected:
-                        await nc.flush(timeout=max(1, int(self.drain_timeout)))
-                except (NatsError, TimeoutError) as exc:
-                    log.debug("flush on close failed: %s", exc)
-            with anyio.move_on_after(5.0):
-                await nc.close()
-            await self._tasks.aclose()
+        with anyio.move_on_after(2.0):  # pull requests of stopped durables expire
+            for lingering in self._lingering:
+                await lingering.lingered.wait()
+        with anyio.move_on_after(self.drain_timeout):
+            try:
+                if nc.is_connected:
+                    await nc.flush(timeout=max(1, int(self.drain_timeout)))
+            except (NatsError, TimeoutError) as exc:
+                log.debug("flush on close failed: %s", exc)
+        with anyio.move_on_after(5.0):
+            await nc.close()
+        await self._tasks.aclose()
 
     async def _on_error(self, exc: Exception) -> None:
         # Why the first connect fails, for its message; a refusal of the credentials sticks
@@ -255,7 +243,7 @@ class NatsBroker(BaseBroker):
             log.debug("NATS connection: %s: %s", type(exc).__name__, exc)
 
     async def _on_disconnected(self) -> None:
-        if not self._closed:
+        if not self.closed:
             self._down_since = time.monotonic()
             log.warning("lost the connection to NATS at %s; reconnecting", self.url)
 
@@ -264,7 +252,7 @@ class NatsBroker(BaseBroker):
         nc = self._nc
         where = nc.connected_url if nc is not None else None
         log.warning("reconnected to NATS at %s", where.netloc if where else self.url)
-        for sub in self._subs:
+        for sub in self._subscriptions:
             if isinstance(sub, DurableSubscription):
                 sub.wake()
 
@@ -275,7 +263,7 @@ class NatsBroker(BaseBroker):
         # one size compare, then nats-py. Headers go through as the same dict unless a value
         # needs escaping.
         nc = self._nc
-        if nc is None or self._closed:
+        if nc is None or self._state != "connected":
             raise BrokerClosed("publish on a broker that is not connected: call connect() first")
         topic = message.topic
         captured = self._captured.get(topic)
@@ -409,7 +397,7 @@ class NatsBroker(BaseBroker):
             return  # leader elections and the like change nothing here
         self._forget_uncaptured()
         self._stale = True
-        if not self._refreshing and not self._closed:
+        if not self._refreshing and not self.closed:
             self._refreshing = True
             self._tasks.start_soon(self._forget_captures)
 
@@ -457,7 +445,7 @@ class NatsBroker(BaseBroker):
             await sub.start()
         except NatsError as exc:
             raise ConnectionLost(f"subscribe to {topic!r} failed: {exc}") from exc
-        self._subs.append(sub)
+        self._track(sub)
         if durable is not None:
             self._forget_uncaptured()
         return sub
@@ -487,8 +475,7 @@ class NatsBroker(BaseBroker):
             sub.lingered.set()
 
     def _forget(self, sub: NatsSubscription | DurableSubscription) -> None:
-        if sub in self._subs:
-            self._subs.remove(sub)
+        self._untrack(sub)
 
     @property
     def server_info(self) -> Mapping[str, Any]:

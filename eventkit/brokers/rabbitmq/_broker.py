@@ -117,6 +117,7 @@ class RabbitBroker(BaseBroker):
         tls_key: str | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> None:
+        super().__init__()
         parts = urlsplit(url)
         if parts.scheme not in ("amqp", "amqps"):
             raise ConfigError(f"RabbitBroker takes amqp:// or amqps:// URLs, got {url!r}")
@@ -155,18 +156,11 @@ class RabbitBroker(BaseBroker):
         self._conn: AbstractRobustConnection | None = None
         self._confirmed: AbstractRobustChannel | None = None
         self._fast: AbstractRobustChannel | None = None
-        self._subs: list[RabbitSubscription] = []
         self._tasks = TaskHost("eventkit-rabbitmq-broker")
-        self._connected = False
-        self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def connect(self) -> None:
-        if self._connected:
-            return
-        if self._closed:
-            raise BrokerClosed("this RabbitBroker was closed; make a new one")
+    async def _open(self) -> None:
         kwargs: dict[str, Any] = {"reconnect_interval": 1.0, **self._options}
         ssl_context = self._ssl_context()
         if ssl_context is not None:
@@ -188,21 +182,12 @@ class RabbitBroker(BaseBroker):
             raise
         self._conn = conn
         await self._tasks.start()
-        self._connected = True
 
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if not self._connected:
-            return
-        with anyio.CancelScope(shield=True):
-            for sub in list(self._subs):
-                await sub.stop()
-            await self._tasks.aclose()
-            if self._conn is not None:
-                with anyio.move_on_after(self.timeout):
-                    await self._conn.close()
+    async def _shutdown(self) -> None:
+        await self._tasks.aclose()
+        if self._conn is not None:
+            with anyio.move_on_after(self.timeout):
+                await self._conn.close()
 
     async def _publish_channel(
         self, conn: AbstractRobustConnection, *, confirm: bool
@@ -253,7 +238,7 @@ class RabbitBroker(BaseBroker):
 
     async def publish(self, message: Message) -> None:
         fast = self._fast
-        if fast is None or self._closed:
+        if fast is None or self._state != "connected":
             raise BrokerClosed("publish on a broker that is not connected: call connect() first")
         self.check_publish(message)
         headers, content_type = to_amqp(message.headers)
@@ -322,7 +307,7 @@ class RabbitBroker(BaseBroker):
 
     async def _wait_ready(self, channel: AbstractRobustChannel) -> None:
         """Wait for a robust channel to come back after a lost connection, within ``timeout``."""
-        if self._closed:
+        if self.closed:
             raise BrokerClosed("this RabbitBroker was closed")
         with anyio.move_on_after(self.timeout):
             await channel.ready()
@@ -349,8 +334,8 @@ class RabbitBroker(BaseBroker):
         durable: str | None = None,
         policy: DeliveryPolicy | None = None,
     ) -> RabbitSubscription:
-        if not self._connected or self._closed or self._conn is None:
-            raise BrokerClosed("subscribe on a broker that is not connected: call connect()")
+        self.check_open("subscribe")
+        assert self._conn is not None
         self.check_subscribe(topic, queue, durable)
         policy = policy or _DEFAULT_POLICY
         prefetch = max(policy.max_in_flight, self.prefetch or 0)
@@ -373,7 +358,7 @@ class RabbitBroker(BaseBroker):
                 if error is not exc:
                     raise error from exc
             raise
-        self._subs.append(sub)
+        self._track(sub)
         for _ in range(0 if sub.inline else policy.max_in_flight):
             self._tasks.start_soon(sub.work)
         return sub
@@ -437,8 +422,7 @@ class RabbitBroker(BaseBroker):
         return name
 
     def forget(self, sub: RabbitSubscription) -> None:
-        if sub in self._subs:
-            self._subs.remove(sub)
+        self._untrack(sub)
 
     def translate(self, exc: Exception, doing: str) -> Exception:
         """A driver exception as eventkit's, saying what was being done (others unchanged)."""
