@@ -351,13 +351,28 @@ class MemoryBroker(BaseBroker):
     )
 
     def __init__(
-        self, url: str = "memory://", *, drain_timeout: float = 10.0, **unknown: Any
+        self,
+        url: str = "memory://",
+        *,
+        drain_timeout: float = 10.0,
+        connect_timeout: float | None = None,
+        publish_timeout: float | None = None,
+        **unknown: Any,
     ) -> None:
+        """``connect_timeout`` and ``publish_timeout`` are accepted, as every broker takes
+        them, and checked; nothing in one process waits for a server."""
         super().__init__()
         if unknown:
             raise ConfigError(
-                f"unknown MemoryBroker option(s) {', '.join(sorted(unknown))}; known: drain_timeout"
+                f"unknown MemoryBroker option(s) {', '.join(sorted(unknown))}; known: "
+                "drain_timeout, connect_timeout, publish_timeout"
             )
+        for key, value in (
+            ("connect_timeout", connect_timeout),
+            ("publish_timeout", publish_timeout),
+        ):
+            if value is not None and value <= 0:
+                raise ConfigError(f"{key} must be a positive number of seconds, got {value}")
         parts = urlsplit(url)
         if parts.scheme != "memory":
             raise ConfigError(f"MemoryBroker takes memory:// URLs, got {url!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from eventkit.brokers import Broker
@@ -17,9 +18,14 @@ class Target:
     ``fair_queue_groups``: every member of a busy queue group gets a share of the messages;
     set it to False where the broker spreads work without promising that (the suite then
     only requires that more than one member gets work).
+    ``unreachable()`` returns a broker whose server does not answer (None where there is no
+    server to miss, as with memory). ``outage()`` is an async context manager during which the
+    server is down, where the target controls one.
     """
 
     name: str
     new_broker: Callable[[], Broker]
     restart: Callable[[], Awaitable[None]] | None = None
     fair_queue_groups: bool = True
+    unreachable: Callable[[], Broker] | None = None
+    outage: Callable[[], AbstractAsyncContextManager[None]] | None = None

@@ -6,7 +6,8 @@ import pytest
 from nats.aio.client import Client
 from nats.errors import BadHeaderError
 
-from eventkit.brokers.nats._fastpath import FastHeaderClient, _compatible
+from eventkit.brokers.nats._compat import fast_client_supported, missing
+from eventkit.brokers.nats._fastpath import FastHeaderClient
 
 pytestmark = pytest.mark.anyio
 
@@ -21,7 +22,8 @@ BLOCKS = [
 
 
 def test_nats_py_still_has_what_is_overridden() -> None:
-    assert _compatible()
+    assert fast_client_supported()
+    assert missing() == []
 
 
 @pytest.mark.parametrize("block", BLOCKS)

@@ -26,7 +26,7 @@ import anyio
 from aiohttp import web
 
 from ..._tasks import TaskHost
-from ...wire import BrokerClosed, ConfigError, ConnectionLost, Headers, InvalidEvent, Message
+from ...wire import BrokerClosed, ConfigError, Headers, InvalidEvent, Message
 from ..base import (
     REPLY_TO,
     BaseBroker,
@@ -39,6 +39,7 @@ from ..base import (
 from ._answers import AnswerResponse, Answers, linger_of
 from ._config import HttpSettings, parse_settings
 from ._durable import DurableSender
+from ._errors import listen_error
 from ._gossip import DurableSpec, Entry, Membership, NodeRecord
 from ._local import GONE, HttpSubscription, LocalTable
 from ._mesh import Mesh, view_body
@@ -108,9 +109,9 @@ class HttpBroker(BaseBroker):
         await self._outbox.open()
         try:
             port = await self._serve()
-        except OSError as exc:
+        except (OSError, ssl.SSLError) as exc:
             await self._outbox.close()
-            raise ConnectionLost(f"cannot listen on {s.host}:{s.port}: {exc}") from exc
+            raise listen_error(exc, s.host, s.port) from exc
         own = NodeRecord(self.node_id, s.advertised(port), time.time())
         membership = self._membership = Membership(own)
         membership.merge([], await self._outbox.load_durables())
@@ -119,7 +120,7 @@ class HttpBroker(BaseBroker):
             client_ssl = ssl.create_default_context(cafile=s.tls_ca)
         session = self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, ssl=client_ssl if client_ssl else True),
-            timeout=aiohttp.ClientTimeout(total=s.request_timeout),
+            timeout=aiohttp.ClientTimeout(total=s.publish_timeout),
             skip_auto_headers=("User-Agent",),
         )
         self._sender = Sender(
@@ -142,7 +143,7 @@ class HttpBroker(BaseBroker):
         # here, peers' publishes) may arrive while it runs.
         self._state = "connected"
         membership.set_entries(self._advertised())
-        with anyio.move_on_after(s.request_timeout):
+        with anyio.move_on_after(s.connect_timeout):
             await mesh.join()
         self._tasks.start_soon(mesh.run)
         self._tasks.start_soon(self._durable.run)

@@ -27,7 +27,15 @@ __all__ = ["HttpSettings", "parse_settings"]
 
 MiB = 1024 * 1024
 
-_FLOATS = ("drain_timeout", "gossip_interval", "dead_after", "request_timeout", "delivery_timeout")
+_FLOATS = (
+    "drain_timeout",
+    "gossip_interval",
+    "dead_after",
+    "connect_timeout",
+    "publish_timeout",
+    "delivery_timeout",
+)
+_ALIASES = {"request_timeout": "publish_timeout"}  # former names, still accepted
 _STRINGS = ("token", "outbox", "advertise", "tls_cert", "tls_key", "tls_ca")
 
 
@@ -42,10 +50,11 @@ class HttpSettings:
     consumers that receive matching events. ``outbox``: sqlite file for durable messages
     (``:memory:`` keeps them only while the broker object lives). ``max_payload``: largest
     body in bytes. ``gossip_interval``: seconds between gossip rounds (also the heartbeat).
-    ``dead_after``: a node not heard from for this long is dropped. ``request_timeout``:
-    bound of one plain delivery or gossip request. ``delivery_timeout``: bound of one durable
-    delivery (the subscriber's handler runs inside it). ``drain_timeout``: what ``stop()`` and
-    ``close()`` give running handlers.
+    ``dead_after``: a node not heard from for this long is dropped. ``connect_timeout``: how
+    long ``connect()`` waits to learn the mesh from the seeds. ``publish_timeout`` (formerly
+    ``request_timeout``, still accepted): bound of one plain delivery, sink POST or gossip
+    request. ``delivery_timeout``: bound of one durable delivery (the subscriber's handler
+    runs inside it). ``drain_timeout``: what ``stop()`` and ``close()`` give running handlers.
     """
 
     host: str = "127.0.0.1"
@@ -60,7 +69,8 @@ class HttpSettings:
     drain_timeout: float = 10.0
     gossip_interval: float = 1.0
     dead_after: float = 5.0
-    request_timeout: float = 5.0
+    connect_timeout: float = 5.0
+    publish_timeout: float = 5.0
     delivery_timeout: float = 60.0
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -100,7 +110,7 @@ def parse_settings(url: str, options: Mapping[str, Any]) -> HttpSettings:
             if not sep:
                 raise ConfigError(f"sink={value!r}: write sink=PATTERN=URL")
             sinks.append((pattern, target))
-        elif key == "max_payload" or key in _FLOATS or key in _STRINGS:
+        elif key == "max_payload" or key in _FLOATS or key in _STRINGS or key in _ALIASES:
             values[key] = value
         else:
             raise ConfigError(f"unknown option {key!r} in the http:// broker URL")
@@ -111,6 +121,10 @@ def parse_settings(url: str, options: Mapping[str, Any]) -> HttpSettings:
 
 
 def _build(values: dict[str, Any]) -> HttpSettings:
+    for old, new in _ALIASES.items():
+        if old in values:
+            value = values.pop(old)
+            values.setdefault(new, value)
     known = set(HttpSettings.__dataclass_fields__)
     unknown = sorted(set(values) - known)
     if unknown:

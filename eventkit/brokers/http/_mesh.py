@@ -18,8 +18,8 @@ import aiohttp
 import anyio
 
 from ._config import HttpSettings
+from ._errors import NET_ERRORS
 from ._gossip import DurableSpec, Membership, NodeRecord
-from ._sender import NET_ERRORS
 
 __all__ = ["Mesh", "view_body"]
 
@@ -57,7 +57,7 @@ class Mesh:
         self._session = session
         self._auth = auth
         self._merge = merge
-        self._push_timeout = min(settings.request_timeout, 2.0)
+        self._push_timeout = min(settings.publish_timeout, 2.0)
 
     def body(self, *, reply: bool = False) -> dict[str, Any]:
         return view_body(self._membership, reply=reply)
@@ -126,7 +126,7 @@ class Mesh:
             known = {p.addr for p in peers} | {self._membership.own.addr}
             chosen = [p.addr for p in random.sample(peers, min(_FANOUT, len(peers)))]
             chosen += [addr for addr in s.seeds if addr not in known]
-            with anyio.move_on_after(s.request_timeout):
+            with anyio.move_on_after(s.publish_timeout):
                 async with anyio.create_task_group() as tg:
                     for addr in chosen:
                         tg.start_soon(self.exchange, addr)

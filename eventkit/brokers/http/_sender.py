@@ -19,6 +19,7 @@ from yarl import URL
 from ...wire import Message
 from ._answers import read_answer, wants_answer
 from ._config import HttpSettings
+from ._errors import NET_ERRORS
 from ._gossip import Entry, Membership, Route
 from ._local import DEAD, FAILED, GONE, OK, LocalTable
 from ._outbox import Pending
@@ -35,11 +36,10 @@ from ._wire import (
     encode_headers,
 )
 
-__all__ = ["NET_ERRORS", "Sender", "parse_ids"]
+__all__ = ["Sender", "parse_ids"]
 
 log = logging.getLogger("eventkit.broker.http")
 
-NET_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 GroupPick = tuple[tuple[str, str], int]
 
@@ -67,7 +67,7 @@ class Sender:
         self._urls: dict[tuple[str, str], URL] = {}
         self._delivery_timeout = aiohttp.ClientTimeout(total=settings.delivery_timeout)
         # How long this node reads a reply in a request's response: within its request bound.
-        self._reads_answers = f"{settings.request_timeout * 0.8:g}"
+        self._reads_answers = f"{settings.publish_timeout * 0.8:g}"
 
     async def send(self, message: Message, route: Route, wire: dict[str, str]) -> bool:
         """Deliver ``message`` to the plain entries, queue groups and sinks of ``route``;

@@ -27,13 +27,10 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSub
 from nats.errors import (
-    ConnectionClosedError,
-    MaxPayloadError,
     NoServersError,
-    OutboundBufferLimitError,
     SlowConsumerError,
 )
-from nats.errors import Error as NatsError
+from nats.nuid import NUID
 
 from ..._tasks import TaskHost
 from ...wire import (
@@ -45,7 +42,6 @@ from ...wire import (
     DriverMissing,
     Message,
     PayloadTooLarge,
-    PublishError,
     UnsupportedFeature,
     event_id_of,
     matches,
@@ -61,8 +57,10 @@ from ..base import (
     Subscription,
     guarded,
 )
+from ._compat import remove_sub, require, server_info, sid
 from ._config import NatsSettings, parse_settings
 from ._core import NatsSubscription
+from ._errors import DRIVER_ERRORS, HOW_TO_START, connect_error, translate
 from ._fastpath import make_client
 from ._headers import to_nats
 from ._jetstream import DurableSubscription, js_publish
@@ -78,10 +76,9 @@ DEAD_LETTERS = "eventkit.deadletter.>"
 HEADER_ROOM = 4096
 _REFRESH_EVERY = 60.0
 _MAX_CACHED_TOPICS = 10_000  # topics remembered as not stored, before the cache restarts
-_HOW_TO_START = (
-    "start one with `nats-server -js` (or `eventkit up`), or point the broker URL "
-    "(--broker / EVENTKIT_BROKER) at a running server"
-)
+
+
+_NUID = NUID()  # message ids for JetStream de-duplication, where the event has none
 
 
 class _StreamHeads:
@@ -153,6 +150,7 @@ class NatsBroker(BaseBroker):
         return nc
 
     async def _open(self) -> None:
+        require()
         nc: Client = make_client()
         kwargs = self.settings.connect_kwargs()
         try:
@@ -166,26 +164,13 @@ class NatsBroker(BaseBroker):
             raise DriverMissing(
                 f"NATS credentials (creds/nkey) need the nkeys package: pip install nkeys ({exc})"
             ) from exc
-        except (NatsError, OSError, TimeoutError) as exc:
+        except DRIVER_ERRORS as exc:
             reason = self._connect_error or nc.last_error or exc
-            if "authorization" in str(reason).lower():
-                raise ConnectionLost(
-                    f"NATS at {self.url} refused the credentials ({reason}); check the "
-                    "user/password, token, creds or nkey settings"
-                ) from exc
-            if nc._server_info:  # it answered, then hung up: the handshake was refused
-                raise ConnectionLost(
-                    f"NATS at {self.url} answered but closed the connection while connecting "
-                    f"({type(reason).__name__}: {reason}); check the credentials (user/password, "
-                    "token, creds, nkey) and the TLS settings"
-                ) from exc
-            raise ConnectionLost(
-                f"cannot reach NATS at {self.url} ({type(reason).__name__}: {reason}); "
-                + _HOW_TO_START
-            ) from exc
+            answered = bool(server_info(nc))
+            raise connect_error(exc, self.url, reason, answered) from exc
         nc.options["max_reconnect_attempts"] = -1  # connected once: keep reconnecting
         self._nc = nc
-        info = nc._server_info
+        info = server_info(nc)
         # NATS counts headers in max_payload: leave them room, so that any body up to the
         # advertised limit fits with ordinary headers.
         self.capabilities = self._capabilities(
@@ -220,10 +205,13 @@ class NatsBroker(BaseBroker):
             try:
                 if nc.is_connected:
                     await nc.flush(timeout=max(1, int(self.drain_timeout)))
-            except (NatsError, TimeoutError) as exc:
+            except DRIVER_ERRORS as exc:
                 log.debug("flush on close failed: %s", exc)
         with anyio.move_on_after(5.0):
-            await nc.close()
+            try:
+                await nc.close()
+            except DRIVER_ERRORS as exc:  # the link broke as it closed: closed all the same
+                log.debug("closing the NATS connection: %s: %s", type(exc).__name__, exc)
         await self._tasks.aclose()
 
     async def _on_error(self, exc: Exception) -> None:
@@ -273,7 +261,7 @@ class NatsBroker(BaseBroker):
         if len(message.body) > self._fast_size_limit:
             self._check_size(message)
         if captured:
-            msg_id = event_id_of(message) or nc._nuid.next().decode()
+            msg_id = event_id_of(message) or _NUID.next().decode()
             if await self._publish_kept(message, msg_id):
                 return  # else no stream stores it after all: core NATS
         if self._down_since is not None:
@@ -295,17 +283,8 @@ class NatsBroker(BaseBroker):
             reply, wire = "", None
         try:
             await nc.publish(topic, message.body, reply, wire)
-        except OutboundBufferLimitError as exc:
-            raise ConnectionLost(
-                f"NATS at {self.url} is unreachable and the reconnect buffer "
-                f"({self.settings.max_reconnect_buffer} bytes) is full; {topic!r} not sent"
-            ) from exc
-        except MaxPayloadError as exc:
-            raise PayloadTooLarge(f"message on {topic!r} exceeds NATS max_payload") from exc
-        except ConnectionClosedError as exc:
-            raise ConnectionLost(f"the connection to NATS at {self.url} is closed") from exc
-        except NatsError as exc:
-            raise PublishError(f"publish to {topic!r} failed: {exc}") from exc
+        except DRIVER_ERRORS as exc:
+            raise translate(exc, f"publishing to {topic!r}", self.url) from exc
 
     async def _route(self, topic: str) -> bool:
         """Whether a new topic goes through JetStream (a stream stores it), remembered.
@@ -345,7 +324,7 @@ class NatsBroker(BaseBroker):
         if down is not None and time.monotonic() - down > self.settings.publish_timeout:
             raise ConnectionLost(
                 f"NATS at {self.url} has been unreachable for more than "
-                f"{self.settings.publish_timeout:g}s; {topic!r} not sent. " + _HOW_TO_START
+                f"{self.settings.publish_timeout:g}s; {topic!r} not sent. " + HOW_TO_START
             )
 
     def _check_size_with_headers(self, message: Message, limit: int) -> None:
@@ -443,8 +422,8 @@ class NatsBroker(BaseBroker):
             sub = NatsSubscription(self, topic, queue, guarded(handler), policy)
         try:
             await sub.start()
-        except NatsError as exc:
-            raise ConnectionLost(f"subscribe to {topic!r} failed: {exc}") from exc
+        except DRIVER_ERRORS as exc:
+            raise translate(exc, f"subscribing to {topic!r}", self.url) from exc
         self._track(sub)
         if durable is not None:
             self._forget_uncaptured()
@@ -465,7 +444,7 @@ class NatsBroker(BaseBroker):
     def _client_or_none_remove(self, sub: NatsSub) -> None:
         """Forget a nats-py subscription locally (its UNSUB was sent, or the link is down)."""
         if self._nc is not None:
-            self._nc._remove_sub(sub._id)
+            remove_sub(self._nc, sid(sub))
 
     def _linger(self, sub: DurableSubscription) -> None:
         try:
@@ -480,4 +459,4 @@ class NatsBroker(BaseBroker):
     @property
     def server_info(self) -> Mapping[str, Any]:
         """The server's INFO (version, max_payload, jetstream, cluster), for diagnostics."""
-        return dict(self._client()._server_info)
+        return dict(server_info(self._client()))

@@ -18,6 +18,7 @@ from nats.aio.subscription import Subscription as NatsSub
 from nats.errors import Error as NatsError
 
 from ..base import DeliveryPolicy, MessageHandler
+from ._compat import sid
 from ._dispatch import Dispatcher
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class NatsSubscription:
         )
         route = getattr(nc, "route_directly", None)
         if route is not None:
-            route(self._sub._id, self._dispatcher.deliver)
+            route(sid(self._sub), self._dispatcher.deliver)
 
     async def stop(self) -> None:
         if not self._active:
@@ -90,4 +91,4 @@ class NatsSubscription:
     def _unroute(self, sub: NatsSub) -> None:
         route = getattr(self._broker._nc, "route_directly", None)
         if route is not None:
-            route(sub._id, None)
+            route(sid(sub), None)

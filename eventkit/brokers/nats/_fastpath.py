@@ -15,7 +15,6 @@ If nats-py changes the methods overridden here, the plain client is used.
 
 from __future__ import annotations
 
-import inspect
 import re
 from typing import Any, ClassVar
 
@@ -23,6 +22,7 @@ from nats.aio.client import Client
 from nats.errors import BadHeaderError, BadSubjectError
 from nats.protocol import command as prot_command
 
+from ._compat import fast_client_supported
 from ._dispatch import DirectRoute, message_from_wire
 
 __all__ = ["FastHeaderClient", "make_client"]
@@ -131,25 +131,9 @@ class FastHeaderClient(Client):
         return out
 
 
-def _compatible() -> bool:
-    """Whether nats-py still has the methods overridden or used here, with their signatures."""
-    try:
-        send = inspect.signature(Client._send_publish)
-        process = inspect.signature(Client._process_msg)
-        parse = inspect.getattr_static(Client, "_parse_header_lines")
-        inspect.signature(Client._process_headers)
-    except (AttributeError, ValueError, TypeError):
-        return False
-    return (
-        list(send.parameters) == ["self", "subject", "reply", "payload", "payload_size", "headers"]
-        and list(process.parameters) == ["self", "sid", "subject", "reply", "data", "headers"]
-        and isinstance(parse, staticmethod)
-    )
-
-
-_COMPATIBLE = _compatible()
+_FAST = fast_client_supported()
 
 
 def make_client() -> Any:
     """The faster client where nats-py allows it, else nats-py's own."""
-    return FastHeaderClient() if _COMPATIBLE else Client()
+    return FastHeaderClient() if _FAST else Client()

@@ -27,7 +27,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSub
 from nats.errors import Error as NatsError
-from nats.errors import NoRespondersError, OutboundBufferLimitError
+from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from ...wire import (
@@ -40,6 +40,8 @@ from ...wire import (
     dead_letter_topic,
 )
 from ..base import DeliveryPolicy, MessageHandler
+from ._compat import remove_sub, send_unsubscribe, sid
+from ._errors import DRIVER_ERRORS, translate
 from ._headers import from_nats, to_nats
 from ._streams import stream_for_subject
 
@@ -86,13 +88,8 @@ async def js_publish(
             continue
         except NatsTimeout:
             continue
-        except OutboundBufferLimitError as exc:
-            raise ConnectionLost(
-                f"NATS is unreachable and the reconnect buffer is full; publish to {subject!r} "
-                "was not sent (raise max_reconnect_buffer, or wait for the server)"
-            ) from exc
-        except NatsError as exc:
-            raise ConnectionLost(f"publish to {subject!r} failed: {exc}") from exc
+        except DRIVER_ERRORS as exc:
+            raise translate(exc, f"publishing to {subject!r}", "the server") from exc
         try:
             resp = json.loads(reply.data)
         except ValueError:
@@ -338,7 +335,7 @@ class DurableSubscription:
                 if self._sub is not None and nc is not None and nc.is_connected:
                     # No new pulls are served once the server has this; the subscription
                     # stays locally a little longer (linger) to nak what was already sent.
-                    await _quietly(nc._send_unsubscribe(self._sub._id))
+                    await _quietly(send_unsubscribe(nc, sid(self._sub)))
                 await self._puller_done.wait()
                 while self._backlog:
                     await _quietly(self._backlog.popleft().nak())
@@ -374,7 +371,7 @@ class DurableSubscription:
         finally:
             if nc is not None and sub is not None:
                 sub._stop_processing()
-                nc._remove_sub(sub._id)
+                remove_sub(nc, sid(sub))
             self.lingered.set()
 
 

@@ -34,6 +34,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from ...wire import BrokerError, ConfigError, ConnectionLost, UnsupportedFeature
+from ._errors import DRIVER_ERRORS, translate
 
 __all__ = [
     "common_cover",
@@ -141,6 +142,8 @@ async def _api(nc: Client, subject: str, payload: dict[str, Any] | None = None) 
         ) from exc
     except NatsTimeout as exc:
         raise ConnectionLost("the JetStream API did not answer within 5s") from exc
+    except DRIVER_ERRORS as exc:
+        raise translate(exc, f"calling the JetStream API ({subject})", "the server") from exc
     return json.loads(msg.data)
 
 

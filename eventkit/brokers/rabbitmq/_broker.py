@@ -15,7 +15,7 @@ Topology, all on one durable topic exchange (``eventkit`` unless ``exchange=`` s
 Every subscription has a channel of its own whose prefetch bounds what RabbitMQ sends ahead,
 so a slow handler never pulls a whole queue into memory. When RabbitMQ restarts, aio-pika
 restores the connection, channels, queues, bindings and consumers; publishes wait (up to
-``timeout``) for the connection to come back.
+``publish_timeout``) for the connection to come back.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
-import aiormq.exceptions as amqp_errors
 import anyio
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 from aiormq.abc import DeliveredMessage
@@ -38,13 +37,9 @@ from pamqp.commands import Basic
 from ..._tasks import TaskHost
 from ...wire import (
     BrokerClosed,
-    BrokerError,
     ConfigError,
     ConnectionLost,
-    EventKitError,
     Message,
-    PayloadTooLarge,
-    PublishError,
     dead_letter_topic,
 )
 from ..base import (
@@ -56,6 +51,7 @@ from ..base import (
     guarded,
     no_responders_reply,
 )
+from ._errors import DRIVER_ERRORS, START_HINT, connect_error, publish_error, translate
 from ._headers import binding_key, queue_name_part, to_amqp
 from ._subscription import RabbitSubscription
 
@@ -69,16 +65,6 @@ DEFAULT_MAX_PAYLOAD = 128 * 1024 * 1024
 _DEFAULT_POLICY = DeliveryPolicy()
 
 _EXCHANGE_NAME = re.compile(r"^[A-Za-z0-9_\-.:@]{1,200}$")
-_CONNECTION_ERRORS = (
-    amqp_errors.AMQPConnectionError,
-    amqp_errors.ChannelInvalidStateError,
-    ConnectionError,
-    OSError,
-)
-_START_HINT = (
-    "start RabbitMQ (`docker compose up -d rabbitmq`, or `rabbitmq-server` / "
-    "`systemctl start rabbitmq-server` on this machine) or point the URL at a running one"
-)
 
 
 class RabbitBroker(BaseBroker):
@@ -93,8 +79,11 @@ class RabbitBroker(BaseBroker):
       never less than, the subscription's ``DeliveryPolicy.max_in_flight``.
     - ``confirm``: wait for RabbitMQ's confirm on every publish (default). ``False`` returns
       once the message is written to the socket; retries and dead letters are always confirmed.
-    - ``timeout``: seconds for connecting, a confirm, and waiting for a lost connection to
-      come back before :class:`ConnectionLost`.
+    - ``connect_timeout``: seconds for connecting, declaring a subscription's queues and
+      closing (default 10).
+    - ``publish_timeout``: seconds a publish waits for its confirm, and for a lost
+      connection to come back before :class:`ConnectionLost` (default 10).
+    - ``timeout``: the former name of both; it sets each one not given.
     - ``max_payload``: bodies above it raise :class:`PayloadTooLarge` (RabbitMQ's default).
     - ``tls_ca``, ``tls_cert``, ``tls_key``: files for ``amqps://`` (CA bundle, client
       certificate and key); without them the system's CAs are used.
@@ -110,7 +99,9 @@ class RabbitBroker(BaseBroker):
         drain_timeout: float = 10.0,
         prefetch: int | None = None,
         confirm: bool = True,
-        timeout: float = 10.0,
+        connect_timeout: float | None = None,
+        publish_timeout: float | None = None,
+        timeout: float | None = None,
         max_payload: int | None = DEFAULT_MAX_PAYLOAD,
         tls_ca: str | None = None,
         tls_cert: str | None = None,
@@ -127,8 +118,13 @@ class RabbitBroker(BaseBroker):
             )
         if prefetch is not None and prefetch < 1:
             raise ConfigError(f"prefetch must be at least 1, got {prefetch}")
-        if drain_timeout < 0 or timeout <= 0:
-            raise ConfigError("drain_timeout must be >= 0 and timeout > 0 (seconds)")
+        default = 10.0 if timeout is None else timeout
+        connect_timeout = default if connect_timeout is None else connect_timeout
+        publish_timeout = default if publish_timeout is None else publish_timeout
+        if drain_timeout < 0 or connect_timeout <= 0 or publish_timeout <= 0:
+            raise ConfigError(
+                "drain_timeout must be >= 0, connect_timeout and publish_timeout > 0 (seconds)"
+            )
         if max_payload is not None and max_payload < 1:
             raise ConfigError(f"max_payload must be positive, got {max_payload}")
         if (tls_ca or tls_cert or tls_key) and parts.scheme != "amqps":
@@ -140,7 +136,8 @@ class RabbitBroker(BaseBroker):
         self.drain_timeout = drain_timeout
         self.prefetch = prefetch
         self.confirm = confirm
-        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.publish_timeout = publish_timeout
         # Unroutable requests come back as basic.return before their confirm, so a broker
         # that confirms can tell a caller at once that nobody took its request.
         self.capabilities = Capabilities(
@@ -167,18 +164,20 @@ class RabbitBroker(BaseBroker):
             kwargs["ssl_context"] = ssl_context
         conn: AbstractRobustConnection | None = None
         try:
-            with anyio.fail_after(self.timeout):
-                conn = await aio_pika.connect_robust(self.url, timeout=self.timeout, **kwargs)
+            with anyio.fail_after(self.connect_timeout):
+                conn = await aio_pika.connect_robust(
+                    self.url, timeout=self.connect_timeout, **kwargs
+                )
                 self._confirmed = await self._publish_channel(conn, confirm=True)
                 self._fast = self._confirmed
                 if not self.confirm:
                     self._fast = await self._publish_channel(conn, confirm=False)
         except BaseException as exc:
             if conn is not None:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(self.timeout):
+                with anyio.CancelScope(shield=True), anyio.move_on_after(self.connect_timeout):
                     await conn.close()
             if isinstance(exc, Exception):
-                raise self._connect_error(exc) from exc
+                raise connect_error(exc, self._where) from exc
             raise
         self._conn = conn
         await self._tasks.start()
@@ -186,7 +185,7 @@ class RabbitBroker(BaseBroker):
     async def _shutdown(self) -> None:
         await self._tasks.aclose()
         if self._conn is not None:
-            with anyio.move_on_after(self.timeout):
+            with anyio.move_on_after(self.connect_timeout):
                 await self._conn.close()
 
     async def _publish_channel(
@@ -208,31 +207,6 @@ class RabbitBroker(BaseBroker):
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"cannot load the TLS files for {self._where}: {exc}") from exc
         return context
-
-    def _connect_error(self, exc: Exception) -> EventKitError:
-        if isinstance(exc, EventKitError):
-            return exc
-        if isinstance(
-            exc, amqp_errors.AuthenticationError | amqp_errors.ProbableAuthenticationError
-        ):
-            return ConnectionLost(
-                f"RabbitMQ at {self._where} refused the login ({exc}): check the user, "
-                "password and vhost in the URL"
-            )
-        if isinstance(exc, amqp_errors.ConnectionNotAllowed):
-            return ConnectionLost(
-                f"RabbitMQ at {self._where} does not let this user into the vhost ({exc})"
-            )
-        if isinstance(exc, amqp_errors.ProtocolSyntaxError):
-            return ConnectionLost(
-                f"RabbitMQ at {self._where} closed the connection while opening it: check that "
-                f"the vhost in the URL exists and the user may use it ({exc})"
-            )
-        if isinstance(exc, ssl.SSLError):
-            return ConnectionLost(f"TLS with RabbitMQ at {self._where} failed: {exc}")
-        return ConnectionLost(
-            f"cannot reach RabbitMQ at {self._where} ({type(exc).__name__}: {exc}): " + _START_HINT
-        )
 
     # -- publish ---------------------------------------------------------------------------
 
@@ -280,40 +254,22 @@ class RabbitBroker(BaseBroker):
                 routing_key=key,
                 properties=properties,
                 mandatory=mandatory,
-                timeout=self.timeout,
+                timeout=self.publish_timeout,
             )
-        except amqp_errors.DeliveryError as exc:
-            raise PublishError(
-                f"RabbitMQ refused the message on {key!r} (negative confirm): it was not stored"
-            ) from exc
-        except TimeoutError as exc:
-            raise PublishError(
-                f"RabbitMQ did not confirm the message on {key!r} within {self.timeout}s "
-                "(it may be blocked by a memory or disk alarm); it may or may not be stored"
-            ) from exc
-        except amqp_errors.ChannelPreconditionFailed as exc:
-            if "size" in str(exc):
-                raise PayloadTooLarge(
-                    f"RabbitMQ refused the message on {key!r} as too large ({exc})"
-                ) from exc
-            raise PublishError(f"RabbitMQ refused the message on {key!r}: {exc}") from exc
-        except amqp_errors.ChannelClosed as exc:
-            raise PublishError(f"RabbitMQ refused the message on {key!r}: {exc}") from exc
-        except _CONNECTION_ERRORS as exc:
-            raise ConnectionLost(
-                f"the connection to RabbitMQ at {self._where} broke before the message on "
-                f"{key!r} was confirmed; it may or may not have been stored ({exc})"
-            ) from exc
+        except DRIVER_ERRORS as exc:
+            raise publish_error(exc, key, self._where, self.publish_timeout) from exc
 
     async def _wait_ready(self, channel: AbstractRobustChannel) -> None:
-        """Wait for a robust channel to come back after a lost connection, within ``timeout``."""
+        """Wait for a robust channel to come back after a lost connection, within
+        ``publish_timeout``."""
         if self.closed:
             raise BrokerClosed("this RabbitBroker was closed")
-        with anyio.move_on_after(self.timeout):
+        with anyio.move_on_after(self.publish_timeout):
             await channel.ready()
             return
         raise ConnectionLost(
-            f"RabbitMQ at {self._where} has been unreachable for {self.timeout}s: " + _START_HINT
+            f"RabbitMQ at {self._where} has been unreachable for {self.publish_timeout}s: "
+            + START_HINT
         )
 
     async def republish(self, message: aio_pika.Message, exchange: str, key: str) -> None:
@@ -341,7 +297,7 @@ class RabbitBroker(BaseBroker):
         prefetch = max(policy.max_in_flight, self.prefetch or 0)
         channel: AbstractRobustChannel | None = None
         try:
-            with anyio.fail_after(self.timeout):
+            with anyio.fail_after(self.connect_timeout):
                 channel = await self._conn.channel(publisher_confirms=False)
                 await channel.set_qos(prefetch_count=prefetch)
                 amqp_queue = await self._declare(channel, topic, queue, durable)
@@ -351,7 +307,7 @@ class RabbitBroker(BaseBroker):
                 await sub.start()
         except BaseException as exc:
             if channel is not None:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(self.timeout):
+                with anyio.CancelScope(shield=True), anyio.move_on_after(self.connect_timeout):
                     await channel.close()
             if isinstance(exc, Exception):
                 error = self.translate(exc, f"subscribing to {topic!r}")
@@ -426,26 +382,7 @@ class RabbitBroker(BaseBroker):
 
     def translate(self, exc: Exception, doing: str) -> Exception:
         """A driver exception as eventkit's, saying what was being done (others unchanged)."""
-        if isinstance(exc, EventKitError):
-            return exc
-        if isinstance(exc, TimeoutError):
-            return ConnectionLost(
-                f"RabbitMQ at {self._where} did not answer within {self.timeout}s while {doing}"
-            )
-        if isinstance(exc, amqp_errors.ChannelPreconditionFailed):
-            return ConfigError(
-                f"RabbitMQ refused {doing}: {exc}. A queue or exchange of that name exists with "
-                "other settings; delete it (rabbitmqctl delete_queue NAME) or pick another name"
-            )
-        if isinstance(exc, amqp_errors.ChannelAccessRefused):
-            return BrokerError(f"RabbitMQ denied access while {doing}: {exc}")
-        if isinstance(exc, _CONNECTION_ERRORS):
-            return ConnectionLost(
-                f"lost RabbitMQ at {self._where} while {doing} ({exc}): " + _START_HINT
-            )
-        if isinstance(exc, amqp_errors.AMQPError):
-            return BrokerError(f"RabbitMQ failed while {doing}: {exc}")
-        return exc
+        return translate(exc, doing, self._where, self.connect_timeout)
 
 
 def _redact(url: str) -> str:

@@ -205,7 +205,7 @@ class RabbitSubscription:
         broker.forget(self)
         with anyio.CancelScope(shield=True):
             if self._tag is not None and not self._channel.is_closed:
-                with anyio.move_on_after(broker.timeout):
+                with anyio.move_on_after(broker.connect_timeout):
                     await self._amqp_queue.cancel(self._tag)
             for waiter in self._waiters:
                 if not waiter.done():
@@ -223,7 +223,7 @@ class RabbitSubscription:
                     scope.cancel()
                 await self._done.wait()
             await self._give_back()
-            with anyio.move_on_after(broker.timeout):
+            with anyio.move_on_after(broker.connect_timeout):
                 await self._channel.close()
 
     async def _give_back(self) -> None:

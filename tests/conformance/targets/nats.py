@@ -11,8 +11,9 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from eventkit.brokers.nats import NatsBroker
 from tests.nats.util import TrackingNatsBroker, delete_durables
-from tests.servers import require_server
+from tests.servers import free_port, require_server
 
 from ..target import Target
 
@@ -25,7 +26,9 @@ async def target() -> AsyncIterator[Target]:
     made: set[tuple[str, str]] = set()
     try:
         yield Target(
-            name="nats", new_broker=lambda: TrackingNatsBroker(URL, made, drain_timeout=5.0)
+            name="nats",
+            new_broker=lambda: TrackingNatsBroker(URL, made, drain_timeout=5.0),
+            unreachable=lambda: NatsBroker(f"nats://127.0.0.1:{free_port()}", connect_timeout=1),
         )
     finally:
         await delete_durables(URL, made)

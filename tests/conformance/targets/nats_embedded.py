@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from eventkit.brokers.nats import NatsBroker
-from eventkit.brokers.nats._embedded import EmbeddedNats
+import anyio.to_thread
+
+from eventkit.brokers.nats import EmbeddedNats, NatsBroker
+from tests.servers import free_port
 
 from ..target import Target
 
@@ -14,8 +16,19 @@ from ..target import Target
 @asynccontextmanager
 async def target() -> AsyncIterator[Target]:
     async with EmbeddedNats() as server:
+
+        @asynccontextmanager
+        async def outage() -> AsyncIterator[None]:
+            await anyio.to_thread.run_sync(server.stop_node, 0)
+            try:
+                yield
+            finally:
+                await anyio.to_thread.run_sync(server.start_node, 0)
+
         yield Target(
             name="nats_embedded",
-            new_broker=lambda: NatsBroker(server.url, drain_timeout=5.0),
+            new_broker=lambda: NatsBroker(server.url, drain_timeout=5.0, publish_timeout=2.0),
             restart=server.arestart,
+            unreachable=lambda: NatsBroker(f"nats://127.0.0.1:{free_port()}", connect_timeout=1),
+            outage=outage,
         )

@@ -21,7 +21,7 @@ import aio_pika
 import anyio
 
 from eventkit.brokers.rabbitmq import RabbitBroker
-from tests.servers import port_open, require_server
+from tests.servers import free_port, port_open, require_server
 
 from ..target import Target
 
@@ -117,6 +117,9 @@ async def target() -> AsyncIterator[Target]:
             name="rabbitmq",
             new_broker=new_broker,
             restart=restart_rabbitmq if why_not is None else None,
+            unreachable=lambda: RabbitBroker(
+                f"amqp://guest:guest@127.0.0.1:{free_port()}/", timeout=2.0
+            ),
         )
     finally:
         with anyio.CancelScope(shield=True), anyio.move_on_after(30):
