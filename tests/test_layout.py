@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("eventkit.brokers", ("eventkit.wire", "eventkit._tasks")),
     ("eventkit.discovery", ("eventkit.brokers", "eventkit.wire", "eventkit._tasks")),
+    ("eventkit.store", ("eventkit.brokers.base", "eventkit.wire")),
     (
         "eventkit.rpc",
         ("eventkit.discovery", "eventkit.brokers", "eventkit.wire", "eventkit._tasks"),
@@ -39,6 +40,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "eventkit.rpc",
             "eventkit.discovery",
+            "eventkit.store",
             "eventkit.brokers",
             "eventkit.wire",
             "eventkit._tasks",
@@ -47,7 +49,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("eventkit.testing", ("eventkit.service", "eventkit.brokers", "eventkit.wire")),
     ("eventkit.schemas", ("eventkit.discovery", "eventkit.wire")),
     ("eventkit.cli", ("eventkit",)),
-    ("eventkit", ("eventkit.service", "eventkit.rpc", "eventkit.brokers", "eventkit.wire")),
+    (
+        "eventkit",
+        ("eventkit.service", "eventkit.rpc", "eventkit.store", "eventkit.brokers", "eventkit.wire"),
+    ),
 ]
 
 
@@ -176,6 +181,7 @@ def test_implementation_modules_are_private() -> None:
         "eventkit.discovery",
         "eventkit.rpc",
         "eventkit.service",
+        "eventkit.store",
     }
     exposed = [
         name

@@ -35,6 +35,7 @@ __all__ = [
     "Capabilities",
     "DeliveryPolicy",
     "EndpointDescription",
+    "KeyValueHolder",
     "MessageHandler",
     "ServiceAdvertiser",
     "ServiceDescription",
@@ -250,6 +251,17 @@ class ServiceAdvertiser(Protocol):
     async def advertise(self, service: ServiceDescription) -> Subscription:
         """Answer the broker's discovery requests for ``service`` until the returned
         subscription is stopped."""
+        ...
+
+
+@runtime_checkable
+class KeyValueHolder(Protocol):
+    """A broker whose server holds key-value buckets itself (NATS: JetStream KV), which the
+    store (:mod:`eventkit.store`) then uses before asking for a store URL."""
+
+    async def key_value(self, bucket: str, *, history: int = 1, replicas: int | None = None) -> Any:
+        """The driver's handle on ``bucket`` (nats-py's ``KeyValue``), made if missing with the
+        broker's durability settings (``replicas``: None takes the broker's own)."""
         ...
 
 

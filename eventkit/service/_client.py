@@ -16,6 +16,7 @@ import anyio
 from ..brokers import Broker, from_url
 from ..discovery import STRATEGIES, Registry, ServiceInfo, Strategy
 from ..rpc import Caller, Middleware, propagated_headers
+from ..store import Store
 from ..wire import ConfigError, EventIds, check_extensions, now_iso, to_message
 from ._settings import Settings
 
@@ -46,12 +47,15 @@ class Client:
         source: str | None = None,
         owns_broker: bool = True,
         selector: str = "round_robin",
+        store: str | None = None,
         **broker_options: Any,
     ) -> None:
         if settings is None:
             settings = Settings.load()
             if isinstance(broker, str):  # a URL named in code is the caller's explicit choice
                 settings = settings.with_(broker=broker)
+            if store is not None:
+                settings = settings.with_(store=store)
         self.settings = settings
         self.node_id = node_id or settings.node_id or new_node_id("client")
         self.namespace = settings.namespace
@@ -72,6 +76,8 @@ class Client:
         self._registry_lock = anyio.Lock()
         self._owns_registry = False
         self._caller: Caller | None = None
+        self.store = Store(lambda: self.broker, lambda: self.settings.store)
+        """The key-value store: ``kit.store("carts", Cart)`` is a typed bucket."""
 
     async def connect(self) -> None:
         if self._owns_broker:
@@ -80,6 +86,7 @@ class Client:
 
     async def close(self) -> None:
         self._connected = False
+        await self.store.close()
         if self._caller is not None:
             await self._caller.close()
             self._caller = None

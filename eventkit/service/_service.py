@@ -23,6 +23,7 @@ from ..brokers import Broker, DeliveryPolicy, MessageHandler, Subscription, from
 from ..brokers.base import ServiceAdvertiser, being_cancelled, stop_all
 from ..discovery import Registry
 from ..rpc import Context, Invocation, Middleware, RpcServer, compose, current_message
+from ..store import Store
 from ..wire import ConfigError, DeadLetter, InvalidEvent, Message, event_id_of, validate_name
 from ._client import Client, new_node_id
 from ._parts import node_info, procedure, service_description
@@ -70,6 +71,7 @@ class Service(Router):
         endpoints: Sequence[Endpoint] = (),
         middleware: Sequence[Middleware] = (),
         rpc_concurrency: int = 256,
+        store: str | None = None,
     ) -> None:
         super().__init__()
         validate_name("service", name)
@@ -85,6 +87,7 @@ class Service(Router):
             "drain_timeout": drain_timeout,
             "registry_ttl": registry_ttl,
             "heartbeat": heartbeat,
+            "store": store,
         }
         self.middleware: list[Middleware] = list(middleware)
         self.rpc_policy = DeliveryPolicy(max_in_flight=rpc_concurrency)
@@ -107,6 +110,10 @@ class Service(Router):
         """This node's registry membership and view, while the service runs."""
         self._rpc: RpcServer | None = None
         self._advertised: Subscription | None = None
+        self.store = Store(
+            lambda: self.broker, lambda: self.settings.store if self.settings else None
+        )
+        """The key-value store: ``carts = svc.store("carts", Cart)`` (see docs/store.md)."""
 
     def use(self, middleware: Middleware) -> Middleware:
         """Add a middleware around this service's subscribers, endpoints and calls."""
@@ -192,6 +199,7 @@ class Service(Router):
             owns_broker=False,
         )
         self._client.middleware = self.middleware
+        self._client.store = self.store  # closed with the client, after the handlers drained
         await instance.connect()
         try:
             for sub in self.subscribers:
@@ -252,6 +260,8 @@ class Service(Router):
         then join the registry: it announces once the node serves, and on a stop it leaves
         before the RPC subscriptions drain."""
         client = self.client
+        if self.store.declared:  # a store without a backend stops the start, with the reason
+            await self.store.open()
         rpc = self._rpc = RpcServer(
             broker,
             namespace=settings.namespace,

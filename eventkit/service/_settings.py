@@ -35,6 +35,7 @@ class Settings:
     heartbeat: seconds between a node's announcements (``EVENTKIT_HEARTBEAT``).
     log_level: logging level for ``run()`` (``EVENTKIT_LOG_LEVEL``).
     uvloop: run on uvloop when installed (``EVENTKIT_UVLOOP=1``).
+    store: the key-value store's URL where the broker holds none (``EVENTKIT_STORE``).
     """
 
     broker: str = "memory://"
@@ -45,6 +46,7 @@ class Settings:
     heartbeat: float = 10.0
     log_level: str = "INFO"
     uvloop: bool = False
+    store: str | None = None
 
     def __post_init__(self) -> None:
         if "://" not in self.broker:
@@ -122,5 +124,6 @@ def _parse_argv(argv: Sequence[str]) -> dict[str, Any]:
     parser.add_argument("--node-id", dest="node_id")
     parser.add_argument("--drain-timeout", dest="drain_timeout", type=float)
     parser.add_argument("--log-level", dest="log_level")
+    parser.add_argument("--store", help="store URL, e.g. sqlite:///store.db")
     parsed, _unknown = parser.parse_known_args(list(argv))
     return {k: v for k, v in vars(parsed).items() if v is not None}

@@ -64,6 +64,7 @@ from ._errors import DRIVER_ERRORS, HOW_TO_START, connect_error, translate
 from ._fastpath import make_client
 from ._headers import to_nats
 from ._jetstream import DurableSubscription, js_publish
+from ._kv import open_bucket
 from ._service_api import ServiceApi
 from ._streams import ensure_stream, list_streams
 
@@ -434,6 +435,14 @@ class NatsBroker(BaseBroker):
         api = ServiceApi(self, service)
         await api.start()
         return api
+
+    async def key_value(self, bucket: str, *, history: int = 1, replicas: int | None = None) -> Any:
+        """JetStream KV ``bucket`` for :mod:`eventkit.store`, made if missing (see :mod:`._kv`)."""
+        replicas = replicas or self.settings.replicas
+        timeout, url = self.settings.publish_timeout, self.url
+        return await open_bucket(
+            self._client(), bucket, history=history, replicas=replicas, timeout=timeout, where=url
+        )
 
     async def _ensure_dead_letters(self) -> None:
         """Dead letters are kept (a stream with limits) as well as sent to core subscribers."""
