@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import inspect, new, pubsub, run, up
+from . import inspect, new, pubsub, run, store, up
 
 __all__ = ["app"]
 
@@ -26,3 +26,4 @@ app.command("watch")(pubsub.watch)
 app.command("services")(inspect.services)
 app.command("describe")(inspect.describe)
 app.command("health")(inspect.health)
+app.add_typer(store.app, name="store")
