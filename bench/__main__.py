@@ -30,12 +30,18 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import scenarios_http, scenarios_memory, scenarios_nats, scenarios_rabbitmq
+from . import (
+    scenarios_http,
+    scenarios_memory,
+    scenarios_nats,
+    scenarios_rabbitmq,
+    scenarios_store,
+)
 from .payload import SIZE
 from .runner import Env, Row, Scenario, run_scenario, table, write_json
 
 BROKERS = ("nats", "rabbitmq", "http", "memory")
-SCENARIOS = ("pubsub", "fanout", "queue", "durable", "rpc-seq", "rpc-conc")
+SCENARIOS = ("pubsub", "fanout", "queue", "durable", "rpc-seq", "rpc-conc", "kv-put", "kv-get")
 LIBRARIES = ("eventkit", "nats-py", "aio-pika", "aiormq", "aiohttp", "pydantic", "faststream")
 
 
@@ -53,6 +59,7 @@ def _faststream() -> tuple[Any | None, str]:
 def all_scenarios(faststream: Any | None) -> list[Scenario]:
     return [
         *scenarios_nats.scenarios(faststream),
+        *scenarios_store.scenarios(),
         *scenarios_rabbitmq.scenarios(faststream),
         *scenarios_http.scenarios(),
         *scenarios_memory.scenarios(),

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
 from pydantic import BaseModel
 
 import eventkit.testing
-from eventkit import ConfigError, Context, Service
+from eventkit import ConfigError, Context, EventKitError, Service
 from eventkit.brokers.nats import EmbeddedNats
 from tests.servers import free_port
 
@@ -98,3 +99,62 @@ async def test_unknown_store_url_and_missing_option_are_clear() -> None:
         await kit.store("carts").keys()
     with pytest.raises(ConfigError, match="sqlite:///relative"):
         await eventkit.connect("memory://", store="sqlite://").store("x").keys()
+
+
+async def test_ttl_on_a_bucket_without_message_ttl_is_refused() -> None:
+    """A bucket made elsewhere without per-message TTL (or on nats-server before 2.11) would
+    keep the key forever: a put with ttl= is refused, naming what is needed."""
+    from nats.js.api import StreamConfig
+
+    from eventkit import UnsupportedFeature
+
+    async with EmbeddedNats() as server, eventkit.connect(server.url) as kit:
+        kv = await kit.broker.key_value("made")  # type: ignore[attr-defined]
+        js = kv._js
+        await js.delete_key_value("made")
+        await js.add_stream(
+            StreamConfig(
+                name="KV_old",
+                subjects=["$KV.old.>"],
+                max_msgs_per_subject=1,
+                allow_rollup_hdrs=True,
+                deny_delete=True,
+            )
+        )
+        old = kit.store("old", int)
+        await old.put("k", 1)  # an existing bucket is used as it is
+        with pytest.raises(UnsupportedFeature, match=r"cannot expire keys.*2\.11"):
+            await old.put("k", 2, ttl=5)
+        assert (await old.get("k")).value == 1  # type: ignore[union-attr]
+
+
+async def test_buckets_take_the_brokers_replicas_and_survive_a_lost_node() -> None:
+    from eventkit.brokers.nats import EmbeddedNatsCluster, NatsBroker
+    from eventkit.store import Store
+
+    async with (
+        EmbeddedNatsCluster(size=3) as cluster,
+        NatsBroker(cluster.url, replicas=3, publish_timeout=10.0) as broker,
+    ):
+        store = Store(lambda: broker, lambda: None)
+        counters = store("replicated", int)
+        with anyio.fail_after(30):
+            while True:  # the cluster elects its JetStream leader first
+                try:
+                    first = await counters.put("n", 1)
+                    break
+                except EventKitError:
+                    await anyio.sleep(0.3)
+        kv = await broker.key_value("replicated")
+        assert (await kv.status()).stream_info.config.num_replicas == 3
+        await cluster.kill(0)
+        with anyio.fail_after(30):
+            while True:  # a new leader if the killed node led the bucket
+                try:
+                    second = await counters.put("n", 2, revision=first)
+                    break
+                except EventKitError:
+                    await anyio.sleep(0.3)
+        entry = await counters.get("n")
+        assert entry is not None and (entry.value, entry.revision) == (2, second)
+        await store.close()
