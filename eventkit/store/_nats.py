@@ -136,14 +136,22 @@ class NatsKvBucket:
 
     async def _check_ttl(self) -> None:
         """Per-key TTL needs a server and a bucket that honour Nats-TTL (nats-server 2.11+);
-        an older server would keep the key forever, so it is refused instead."""
+        an older server would keep the key forever, so it is refused instead. On a bucket
+        with history, expiry would bring back the previous revision: refused too."""
         if self._ttl_checked:
             return
         try:
             status = await self._kv.status()
         except _DRIVER as exc:
             raise _error(exc, f"reading the settings of bucket {self.name}", self._where) from exc
-        if not getattr(status.stream_info.config, "allow_msg_ttl", False):
+        config = status.stream_info.config
+        if (config.max_msgs_per_subject or 1) > 1:
+            raise UnsupportedFeature(
+                f"the NATS bucket {self.name!r} keeps {config.max_msgs_per_subject} revisions "
+                "per key, so an expiring value would uncover the one before it: use ttl= on "
+                "buckets with history=1"
+            )
+        if not getattr(config, "allow_msg_ttl", False):
             raise UnsupportedFeature(
                 f"the NATS bucket {self.name!r} at {self._where} cannot expire keys (ttl=): it "
                 "needs nats-server 2.11 or later and a bucket made with per-message TTL; "

@@ -126,6 +126,10 @@ async def test_ttl_on_a_bucket_without_message_ttl_is_refused() -> None:
         with pytest.raises(UnsupportedFeature, match=r"cannot expire keys.*2\.11"):
             await old.put("k", 2, ttl=5)
         assert (await old.get("k")).value == 1  # type: ignore[union-attr]
+        kept = kit.store("kept", int, history=3)
+        await kept.put("k", 1)
+        with pytest.raises(UnsupportedFeature, match="uncover the one before it"):
+            await kept.put("k", 2, ttl=5)
 
 
 async def test_buckets_take_the_brokers_replicas_and_survive_a_lost_node() -> None:
