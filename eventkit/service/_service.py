@@ -52,6 +52,7 @@ class Service(Router):
 
     ``broker``: a URL or a Broker; the ``EVENTKIT_BROKER`` environment variable and the
     ``--broker`` flag of ``run()`` override a URL given here (see :class:`Settings`).
+    ``store``: the key-value store's URL where the broker holds none (``EVENTKIT_STORE``).
     """
 
     def __init__(

@@ -205,5 +205,5 @@ class Backend(Protocol):
         ...
 
     async def close(self) -> None:
-        """Release connections; open watches end."""
+        """Release connections (a watch of a SQL backend ends; others end with their block)."""
         ...

@@ -73,9 +73,10 @@ def open_backend(url: str | None, broker: Broker) -> Backend:
         nats: Backend = cls(broker, broker.url)
         return nats
     if scheme == "memory":
-        return _load("eventkit.store._memory", "MemoryBackend", None, "memory")(  # type: ignore[no-any-return]
+        memory: Backend = _load("eventkit.store._memory", "MemoryBackend", None, "memory")(
             broker.url
         )
+        return memory
     raise ConfigError(
         f"the {scheme}:// broker cannot hold a key-value store; {_HOW} (NATS holds one in "
         "JetStream, memory:// in the process)"
