@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("eventkit.brokers", ("eventkit.wire", "eventkit._tasks")),
     ("eventkit.discovery", ("eventkit.brokers", "eventkit.wire", "eventkit._tasks")),
     ("eventkit.store", ("eventkit.brokers.base", "eventkit.wire")),
+    ("eventkit.observability", ("eventkit.brokers.base", "eventkit.wire", "eventkit._tasks")),
     (
         "eventkit.rpc",
         ("eventkit.discovery", "eventkit.brokers", "eventkit.wire", "eventkit._tasks"),
@@ -38,6 +39,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "eventkit.service",
         (
+            "eventkit.observability",
             "eventkit.rpc",
             "eventkit.discovery",
             "eventkit.store",
@@ -179,6 +181,7 @@ def test_implementation_modules_are_private() -> None:
         "eventkit.brokers.rabbitmq",
         "eventkit.brokers.http",
         "eventkit.discovery",
+        "eventkit.observability",
         "eventkit.rpc",
         "eventkit.service",
         "eventkit.store",

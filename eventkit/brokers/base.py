@@ -292,6 +292,13 @@ class BaseBroker:
         return self._state == "connected"
 
     @property
+    def link_up(self) -> bool:
+        """Connected, and the link to the server up as far as the adapter knows (an adapter
+        that reconnects says False meanwhile): what readiness probes and the connection
+        gauge report."""
+        return self._state == "connected"
+
+    @property
     def closed(self) -> bool:
         """``close()`` has begun (or finished): nothing new may start."""
         return self._state in ("closing", "closed")

@@ -34,7 +34,7 @@ from ._protocol import (
     reply_topic,
     service_topic,
 )
-from ._server import Procedure, RpcServer
+from ._server import Procedure, RequestObserver, RpcServer
 
 __all__ = [
     "ADDRESS",
@@ -56,6 +56,7 @@ __all__ = [
     "Next",
     "Procedure",
     "Publisher",
+    "RequestObserver",
     "RpcServer",
     "compose",
     "current_message",

@@ -23,7 +23,14 @@ from pydantic import TypeAdapter
 
 from ..brokers.base import Broker, DeliveryPolicy, Subscription, inline
 from ..discovery import NodeInfo, Registry, RegistryChange, Selector, Strategy
-from ..wire import BrokerClosed, DeadlineExceeded, Message, RemoteError, ServiceUnavailable
+from ..wire import (
+    BrokerClosed,
+    DeadlineExceeded,
+    Headers,
+    Message,
+    RemoteError,
+    ServiceUnavailable,
+)
 from ._context import inherited_deadline, propagated_headers
 from ._deadlines import Deadlines
 from ._middleware import Invocation, Middleware, Next, compose
@@ -80,6 +87,7 @@ class Caller:
         strategy: Strategy = "round_robin",
         discovery_wait: float = 0.5,
         middleware: list[Middleware] | None = None,
+        headers: Callable[[dict[str, str] | None], Headers] = propagated_headers,
     ) -> None:
         self.broker = broker
         self.namespace = namespace
@@ -88,6 +96,7 @@ class Caller:
         self.selector = Selector(strategy)
         self.discovery_wait = discovery_wait
         self.middleware = middleware if middleware is not None else []
+        self._outgoing = headers  # what each request starts from (telemetry adds its trace)
         self._pending: dict[str, tuple[asyncio.Future[Message], str]] = {}
         self._ids = itertools.count(1)
         self._prefix = os.urandom(4).hex()
@@ -223,7 +232,7 @@ class Caller:
         registry = self._registry
         assert registry is not None
         body = pydantic_core.to_json(request)
-        headers = propagated_headers(dict(metadata) if metadata else None)
+        headers = self._outgoing(dict(metadata) if metadata else None)
         headers[ENDPOINT] = endpoint
         headers[DEADLINE] = repr(deadline)
         headers[CALLER] = caller_id

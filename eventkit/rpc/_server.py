@@ -12,12 +12,19 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pydantic_core
 from pydantic import ValidationError
 
-from ..brokers.base import Broker, DeliveryPolicy, Subscription, being_cancelled, stop_all
+from ..brokers.base import (
+    Broker,
+    DeliveryPolicy,
+    MessageHandler,
+    Subscription,
+    being_cancelled,
+    stop_all,
+)
 from ..wire import (
     BadRequest,
     DataCodec,
@@ -32,7 +39,7 @@ from ._deadlines import Deadlines
 from ._middleware import Invocation, Middleware, Next, compose
 from ._protocol import CALLER, DEADLINE, ENDPOINT, REPLY_TO, error_reply, node_topic, service_topic
 
-__all__ = ["Procedure", "RpcServer"]
+__all__ = ["Procedure", "RequestObserver", "RpcServer"]
 
 log = logging.getLogger("eventkit.rpc")
 
@@ -51,6 +58,15 @@ class Procedure:
     call: Callable[[Any, Context | None], Awaitable[Any]]
     wants_context: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
+
+
+class RequestObserver(Protocol):
+    """Telemetry around requests (:mod:`eventkit.observability`): ``wrap`` is called once
+    at start with the request handler; ``failed`` with each error the server replies."""
+
+    def wrap(self, handler: MessageHandler) -> MessageHandler: ...
+
+    def failed(self, error: BaseException) -> None: ...
 
 
 class _Served:
@@ -109,6 +125,7 @@ class RpcServer:
         client: Publisher | None = None,
         middleware: Sequence[Middleware] = (),
         policy: DeliveryPolicy | None = None,
+        observer: RequestObserver | None = None,
     ) -> None:
         self.broker = broker
         self.namespace = namespace
@@ -116,6 +133,7 @@ class RpcServer:
         self.node_id = node_id
         self.client = client
         self.policy = policy
+        self._observer = observer
         self._middleware = list(middleware)
         self._procedures = list(procedures)
         self._subscriptions: list[Subscription] = []
@@ -139,13 +157,11 @@ class RpcServer:
 
         self._served = {p.name: _Served(p, chain if middleware else None) for p in self._procedures}
         ns, name, broker, policy = self.namespace, self.service, self.broker, self.policy
+        observer = self._observer
+        handler = self._on_request if observer is None else observer.wrap(self._on_request)
         self._subscriptions = [
-            await broker.subscribe(
-                node_topic(ns, name, self.node_id), self._on_request, policy=policy
-            ),
-            await broker.subscribe(
-                service_topic(ns, name), self._on_request, queue=name, policy=policy
-            ),
+            await broker.subscribe(node_topic(ns, name, self.node_id), handler, policy=policy),
+            await broker.subscribe(service_topic(ns, name), handler, queue=name, policy=policy),
         ]
 
     async def stop(self) -> None:
@@ -293,6 +309,8 @@ class RpcServer:
         ]
 
     async def _reply_error(self, reply_to: str, error: RemoteError) -> None:
+        if self._observer is not None:
+            self._observer.failed(error)
         await self.broker.publish(error_reply(reply_to, error, self.node_id))
 
 

@@ -7,7 +7,7 @@ one for its own publishes. The publish path is one encode of the data and one br
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, cast, overload
 
@@ -15,9 +15,10 @@ import anyio
 
 from ..brokers import Broker, from_url
 from ..discovery import STRATEGIES, Registry, ServiceInfo, Strategy
+from ..observability import Telemetry, messaging_system
 from ..rpc import Caller, Middleware, propagated_headers
 from ..store import Store
-from ..wire import ConfigError, EventIds, check_extensions, now_iso, to_message
+from ..wire import ConfigError, EventIds, Headers, check_extensions, now_iso, to_message
 from ._settings import Settings
 
 __all__ = ["Client", "EndpointClient", "ServiceClient", "connect"]
@@ -36,6 +37,8 @@ class Client:
     ``broker`` is a URL or a Broker instance; by default ``EVENTKIT_BROKER`` or ``memory://``.
     ``source`` is the CloudEvents source of what this client publishes. ``selector`` picks
     the node of each call: ``round_robin``, ``random`` or ``least_inflight``.
+    ``telemetry``: OpenTelemetry traces and metrics of publishes and calls; by default made
+    from ``EVENTKIT_TRACING`` / ``EVENTKIT_METRICS``.
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class Client:
         owns_broker: bool = True,
         selector: str = "round_robin",
         store: str | None = None,
+        telemetry: Telemetry | None = None,
         **broker_options: Any,
     ) -> None:
         if settings is None:
@@ -78,6 +82,21 @@ class Client:
         self._caller: Caller | None = None
         self.store = Store(lambda: self.broker, lambda: self.settings.store)
         """The key-value store: ``kit.store("carts", Cart)`` is a typed bucket."""
+        self._request_headers: Callable[[dict[str, str] | None], Headers] = propagated_headers
+        if telemetry is None and (settings.tracing or settings.metrics):
+            telemetry = Telemetry(tracing=settings.tracing, metrics=settings.metrics)
+        if telemetry is not None:
+            self._compose(telemetry)
+
+    def _compose(self, telemetry: Telemetry) -> None:
+        """Telemetry is composed in once, like middleware: this client's publish and call
+        become the traced ones. Without it the class's own methods run, unchanged."""
+        system = messaging_system(self.broker.url)
+        self.publish = telemetry.publisher(  # type: ignore[method-assign,assignment]
+            self.publish, system=system, client_id=self.node_id
+        )
+        self.call = telemetry.caller(self.call)  # type: ignore[method-assign,assignment]
+        self._request_headers = telemetry.request_headers(propagated_headers)
 
     async def connect(self) -> None:
         if self._owns_broker:
@@ -192,6 +211,7 @@ class Client:
                 registry=self.get_registry,
                 strategy=self._strategy,
                 middleware=self.middleware,
+                headers=self._request_headers,
             )
         return await self._caller.call(
             service,

@@ -22,10 +22,12 @@ import anyio
 from ..brokers import Broker, DeliveryPolicy, MessageHandler, Subscription, from_url
 from ..brokers.base import ServiceAdvertiser, being_cancelled, stop_all
 from ..discovery import Registry
+from ..observability import Telemetry, configure_logging, messaging_system
 from ..rpc import Context, Invocation, Middleware, RpcServer, compose, current_message
 from ..store import Store
 from ..wire import ConfigError, DeadLetter, InvalidEvent, Message, event_id_of, validate_name
 from ._client import Client, new_node_id
+from ._observing import Observing
 from ._parts import node_info, procedure, service_description
 from ._router import Endpoint, Router, Subscriber
 from ._settings import Settings
@@ -53,6 +55,8 @@ class Service(Router):
     ``broker``: a URL or a Broker; the ``EVENTKIT_BROKER`` environment variable and the
     ``--broker`` flag of ``run()`` override a URL given here (see :class:`Settings`).
     ``store``: the key-value store's URL where the broker holds none (``EVENTKIT_STORE``).
+    ``telemetry``: OpenTelemetry traces and metrics (:class:`eventkit.observability.Telemetry`);
+    by default made from ``EVENTKIT_TRACING`` / ``EVENTKIT_METRICS`` / ``EVENTKIT_METRICS_PORT``.
     """
 
     def __init__(
@@ -73,6 +77,7 @@ class Service(Router):
         middleware: Sequence[Middleware] = (),
         rpc_concurrency: int = 256,
         store: str | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         super().__init__()
         validate_name("service", name)
@@ -115,6 +120,9 @@ class Service(Router):
             lambda: self.broker, lambda: self.settings.store if self.settings else None
         )
         """The key-value store: ``carts = svc.store("carts", Cart)`` (see docs/store.md)."""
+        self.telemetry = telemetry
+        self.observing: Observing | None = None
+        """Health, probes and telemetry, while the service runs."""
 
     def use(self, middleware: Middleware) -> Middleware:
         """Add a middleware around this service's subscribers, endpoints and calls."""
@@ -186,6 +194,18 @@ class Service(Router):
         self.settings = settings
         if settings.node_id:
             self.node_id = settings.node_id
+        observing = self.observing = Observing.of(self, settings)
+        await observing.start()
+        try:
+            await self._start(broker, settings, observing)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await observing.stop()
+            raise
+
+    async def _start(
+        self, broker: Broker | str | None, settings: Settings, observing: Observing
+    ) -> None:
         await self._run_hooks("before_start")
         instance = broker if broker is not None and not isinstance(broker, str) else None
         if instance is None and not isinstance(self._broker_arg, str | None):
@@ -198,16 +218,21 @@ class Service(Router):
             node_id=self.node_id,
             source=self.source,
             owns_broker=False,
+            telemetry=observing.telemetry,
         )
         self._client.middleware = self.middleware
         self._client.store = self.store  # closed with the client, after the handlers drained
         await instance.connect()
+        observing.connected(instance)
+        system = messaging_system(instance.url)
         try:
             for sub in self.subscribers:
+                observer = observing.subscriber(sub, system)
+                handler = self._message_handler(sub, observer.failed if observer else None)
                 self._subscriptions.append(
                     await instance.subscribe(
                         sub.topic,
-                        self._message_handler(sub),
+                        observer.wrap(handler) if observer else handler,
                         queue=sub.queue,
                         durable=sub.durable,
                         policy=sub.policy,
@@ -222,6 +247,7 @@ class Service(Router):
             self._subscriptions.clear()
             raise
         self._running = True
+        observing.health.registered = True
         log.info(
             "service %s %s started as %s on %s (%d subscriber(s))",
             self.name,
@@ -243,6 +269,8 @@ class Service(Router):
         self._running = False
         assert self._client is not None
         assert self.settings is not None
+        if self.observing is not None:  # not ready from the first moment of the drain
+            self.observing.health.draining = True
         with anyio.CancelScope(shield=True):
             # A failing hook or extension is logged and the stop goes on: a service that
             # cannot be stopped is worse than a hook that did not finish.
@@ -255,6 +283,8 @@ class Service(Router):
             await self._client.broker.close()
             log.info("service %s (%s) stopped", self.name, self.node_id)
             await self._run_hooks("after_stop", keep_going=True)
+            if self.observing is not None:
+                await self.observing.stop()
 
     async def _start_parts(self, broker: Broker, settings: Settings) -> None:
         """Serve the endpoints, list the service where the broker has a discovery of its own,
@@ -263,6 +293,7 @@ class Service(Router):
         client = self.client
         if self.store.declared:  # a store without a backend stops the start, with the reason
             await self.store.open()
+        observing = self.observing
         rpc = self._rpc = RpcServer(
             broker,
             namespace=settings.namespace,
@@ -272,6 +303,7 @@ class Service(Router):
             client=client,
             middleware=self.middleware,
             policy=self.rpc_policy,
+            observer=observing.requests(self.name, self.endpoints) if observing else None,
         )
         await rpc.start()
         if isinstance(broker, ServiceAdvertiser):
@@ -355,11 +387,12 @@ class Service(Router):
         except ConfigError as exc:
             print(f"eventkit: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
-        if not logging.getLogger().handlers:
-            logging.basicConfig(
-                level=settings.log_level.upper(),
-                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            )
+        configure_logging(
+            level=settings.log_level,
+            format="json" if settings.log_format == "json" else "text",
+            service=self.name,
+            node=settings.node_id or self.node_id,
+        )
         try:
             anyio.run(self.serve, backend_options={"use_uvloop": settings.uvloop})
         except ConfigError as exc:
@@ -374,8 +407,11 @@ class Service(Router):
 
     # -- delivery ------------------------------------------------------------------------
 
-    def _message_handler(self, sub: Subscriber) -> MessageHandler:
-        """The broker-level handler for one subscriber, built once at start."""
+    def _message_handler(
+        self, sub: Subscriber, failed: Callable[[BaseException], None] | None = None
+    ) -> MessageHandler:
+        """The broker-level handler for one subscriber, built once at start. ``failed``
+        (telemetry's, when on) hears of each failure the handler deals with itself."""
         signature = sub.signature
         durable = sub.durable is not None
         wants_context = signature.context_param is not None or bool(self.middleware)
@@ -409,6 +445,8 @@ class Service(Router):
             except InvalidEvent as exc:
                 stats.invalid += 1
                 log.warning("%s: invalid event on %r: %s", signature.name, message.topic, exc)
+                if failed is not None:
+                    failed(exc)
                 if durable:
                     raise DeadLetter(str(exc)) from None
                 return
@@ -429,13 +467,19 @@ class Service(Router):
                     signature.name,
                     message.topic,
                 )
+                if failed is not None:
+                    failed(exc)
                 if durable:
                     raise RuntimeError("the handler was cancelled from inside") from exc
-            except DeadLetter:
+            except DeadLetter as exc:
                 stats.failed += 1
+                if failed is not None:
+                    failed(exc)
                 raise
-            except Exception:
+            except Exception as exc:
                 stats.failed += 1
+                if failed is not None:
+                    failed(exc)
                 log.exception(
                     "%s failed on %r (event %s, attempt %d)",
                     signature.name,

@@ -21,6 +21,7 @@ __all__ = ["Settings"]
 
 _NAMESPACE = re.compile(r"^[A-Za-z0-9_\-]+$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,18 @@ class Settings:
     registry_ttl: seconds after which a silent node is dropped (``EVENTKIT_REGISTRY_TTL``).
     heartbeat: seconds between a node's announcements (``EVENTKIT_HEARTBEAT``).
     log_level: logging level for ``run()`` (``EVENTKIT_LOG_LEVEL``).
+    log_format: ``text`` or ``json`` (one object per line, with trace and span ids, service
+        and node) for ``run()`` (``EVENTKIT_LOG_FORMAT``).
     uvloop: run on uvloop when installed (``EVENTKIT_UVLOOP=1``).
     store: the key-value store's URL where the broker holds none (``EVENTKIT_STORE``).
+    tracing: OpenTelemetry spans around publishes, deliveries, calls and requests, and the
+        trace context carried in every message (``EVENTKIT_TRACING=1``; the ``otel`` extra).
+    metrics: OpenTelemetry metrics of subscriptions, endpoints, calls and the broker link
+        (``EVENTKIT_METRICS=1``; the ``otel`` extra); on whenever ``metrics_port`` is set.
+    metrics_port: serve ``/healthz``, ``/readyz`` and ``/metrics`` (Prometheus) on this port
+        (``EVENTKIT_METRICS_PORT``; 0 picks a free one); unset: no probe server.
+    metrics_host: the address that port listens on (``EVENTKIT_METRICS_HOST``; all by
+        default, as an orchestrator's probes come from outside the container).
     """
 
     broker: str = "memory://"
@@ -45,8 +56,13 @@ class Settings:
     registry_ttl: float = 30.0
     heartbeat: float = 10.0
     log_level: str = "INFO"
+    log_format: str = "text"
     uvloop: bool = False
     store: str | None = None
+    tracing: bool = False
+    metrics: bool = False
+    metrics_port: int | None = None
+    metrics_host: str = "0.0.0.0"
 
     def __post_init__(self) -> None:
         if "://" not in self.broker:
@@ -71,6 +87,21 @@ class Settings:
             )
         if self.log_level.upper() not in _LOG_LEVELS:
             raise ConfigError(f"log_level {self.log_level!r} must be one of {_LOG_LEVELS}")
+        if self.log_format not in _LOG_FORMATS:
+            raise ConfigError(
+                f"log_format {self.log_format!r} must be one of {_LOG_FORMATS} "
+                "(EVENTKIT_LOG_FORMAT)"
+            )
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(
+                f"metrics_port {self.metrics_port} must be a TCP port, 0-65535 "
+                "(EVENTKIT_METRICS_PORT)"
+            )
+
+    @property
+    def observed(self) -> bool:
+        """Whether traces or metrics are on (and so the ``otel`` extra is needed)."""
+        return self.tracing or self.metrics or self.metrics_port is not None
 
     @classmethod
     def load(
@@ -103,6 +134,8 @@ def _parse(name: str, raw: str, kind: Any) -> Any:
     try:
         if "float" in kind:
             return float(raw)
+        if "int" in kind:
+            return int(raw)
         if "bool" in kind:
             lowered = raw.strip().lower()
             if lowered in ("1", "true", "yes", "on"):
@@ -125,5 +158,7 @@ def _parse_argv(argv: Sequence[str]) -> dict[str, Any]:
     parser.add_argument("--drain-timeout", dest="drain_timeout", type=float)
     parser.add_argument("--log-level", dest="log_level")
     parser.add_argument("--store", help="store URL, e.g. sqlite:///store.db")
+    parser.add_argument("--log-format", dest="log_format", choices=_LOG_FORMATS)
+    parser.add_argument("--metrics-port", dest="metrics_port", type=int)
     parsed, _unknown = parser.parse_known_args(list(argv))
     return {k: v for k, v in vars(parsed).items() if v is not None}

@@ -231,6 +231,11 @@ class NatsBroker(BaseBroker):
         else:
             log.debug("NATS connection: %s: %s", type(exc).__name__, exc)
 
+    @property
+    def link_up(self) -> bool:
+        """False from a lost connection until nats-py reconnected."""
+        return self.connected and self._down_since is None
+
     async def _on_disconnected(self) -> None:
         if not self.closed:
             self._down_since = time.monotonic()

@@ -182,6 +182,12 @@ class RabbitBroker(BaseBroker):
         self._conn = conn
         await self._tasks.start()
 
+    @property
+    def link_up(self) -> bool:
+        """False while the robust connection reconnects."""
+        conn = self._conn
+        return self.connected and conn is not None and conn.connected.is_set()
+
     async def _shutdown(self) -> None:
         await self._tasks.aclose()
         if self._conn is not None:
