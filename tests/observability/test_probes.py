@@ -100,7 +100,7 @@ def families(text: str) -> dict[str, Any]:
 
 def value(family: Any, suffix: str, **labels: str) -> float:
     for sample in family.samples:
-        if "error_type" in sample.labels and "error_type" not in labels:
+        if sample.labels.get("error_type") and "error_type" not in labels:
             continue  # a success's sample is the one without error_type
         if sample.name == family.name + suffix and all(
             sample.labels.get(k) == v for k, v in labels.items()

@@ -53,6 +53,22 @@ def child_url(url: str) -> str:
     return url
 
 
+def start_child(spans_file: Path, prefix: str, url: str, ns: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.observability.node", str(spans_file), prefix],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "EVENTKIT_BROKER": url,
+            "EVENTKIT_NAMESPACE": ns,
+            "EVENTKIT_TRACING": "1",
+        },
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
 def spans_of(lines: list[str]) -> list[dict[str, Any]]:
     out = []
     for line in lines:
@@ -108,19 +124,7 @@ async def test_one_trace_spans_publisher_broker_subscriber_and_calls(
 
     spans_file = tmp_path / "spans.jsonl"
     await billing.start(broker=url)
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.observability.node", str(spans_file), prefix],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "EVENTKIT_BROKER": child_url(url),
-            "EVENTKIT_NAMESPACE": ns,
-            "EVENTKIT_TRACING": "1",
-        },
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    child = start_child(spans_file, prefix, child_url(url), ns)
     try:
         assert child.stdout is not None
         assert child.stdout.readline().split()[:1] == ["ready"]
