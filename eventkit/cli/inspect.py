@@ -32,6 +32,7 @@ from ..rpc import (
 )
 from ..service import Client
 from ..wire import DataCodec, Message, decode_attributes
+from . import probes
 from .connection import BrokerOption, NamespaceOption, connected, run_async
 from .output import Format, console, fail, print_json, print_yaml, progress
 
@@ -177,13 +178,29 @@ class NodeHealth:
 
 
 def health(
-    service: Annotated[str, typer.Argument(help="Service name")],
+    service: Annotated[str | None, typer.Argument(help="Service name")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds each node has to answer")] = 2.0,
     format: Annotated[Format, typer.Option("--format", "-f")] = Format.text,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="Read one node's probes instead, e.g. http://127.0.0.1:9464 "
+            "(its EVENTKIT_METRICS_PORT): /healthz and /readyz"
+        ),
+    ] = None,
     broker: BrokerOption = None,
     namespace: NamespaceOption = None,
 ) -> None:
-    """Whether every node of a service answers, and how fast; exits 1 when one does not."""
+    """Whether every node of a service answers, and how fast; exits 1 when one does not.
+
+    With ``--url``, the readiness one node reports on its probe port (what an orchestrator
+    sees): exits 1 when it is not ready (starting, draining, or its broker link down).
+    """
+    if url is not None:
+        probes.check(url, timeout, format)
+        return
+    if service is None:
+        fail("name a service, or a node's probe address with --url", "e.g. eventkit health greeter")
 
     async def go() -> None:
         async with connected(broker, namespace) as kit:

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from . import deploy
 from .output import console, fail
 
 __all__ = ["app"]
@@ -313,6 +314,15 @@ def _write(root: Path, files: dict[str, str], names: dict[str, str]) -> None:
 def new_service(
     name: Annotated[str, typer.Argument(help="Service name, e.g. greeter")],
     directory: DirOption = Path("."),
+    health: Annotated[
+        bool, typer.Option("--health", help="/healthz, /readyz, /metrics and health checks")
+    ] = False,
+    tracing: Annotated[
+        bool, typer.Option("--tracing", help="OpenTelemetry traces over OTLP (and Jaeger)")
+    ] = False,
+    kubernetes: Annotated[
+        bool, typer.Option("--kubernetes", help="k8s/ manifests with probes (implies --health)")
+    ] = False,
 ) -> None:
     """A service project: schemas, an endpoint, a subscriber, tests, Dockerfile, compose."""
     names = _names(name)
@@ -335,6 +345,10 @@ def new_service(
         },
         names,
     )
+    target = f"{names['@pkg@']}.{names['@module@']}"
+    options = {"health": health, "tracing": tracing, "kubernetes": kubernetes}
+    for rel in deploy.apply(root, name=name, target=target, **options):
+        console.print(f"  {escape(rel)} (deployment)")
     console.print(f"next: cd {escape(str(root))} && pytest && eventkit up .")
 
 
