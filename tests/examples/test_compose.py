@@ -73,6 +73,32 @@ def _check(services: dict[str, Any], broker_scheme: str) -> None:
                 assert (ROOT / source).is_file(), f"{name} mounts {source}, which is missing"
 
 
+def _check_health(services: dict[str, Any]) -> None:
+    """Every container has a health check; a shop service's reads its own probe port, and
+    waits for its broker to be healthy."""
+    for name, service in services.items():
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+        if "build" not in service:
+            continue
+        port = Settings.load(environ={k: str(v) for k, v in service["environment"].items()})
+        assert port.metrics_port is not None, name
+        test = service["healthcheck"]["test"]
+        assert test == [
+            "CMD",
+            "eventkit",
+            "health",
+            "--url",
+            f"http://127.0.0.1:{port.metrics_port}",
+        ]
+        conditions = service["depends_on"]
+        assert all(c == {"condition": "service_healthy"} for c in conditions.values()), name
+
+
+def test_every_container_has_a_healthcheck() -> None:
+    _check_health(_load("docker-compose.yml")["services"])
+    _check_health(_merged())
+
+
 def test_the_compose_file_runs_the_shop_on_nats() -> None:
     data = _load("docker-compose.yml")
     assert {"nats", "rabbitmq"} <= set(data["services"])
@@ -85,5 +111,5 @@ def test_the_rabbitmq_layer_moves_every_shop_service_to_rabbitmq() -> None:
 
 def test_the_dockerfile_installs_what_the_services_import() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    assert 'pip install ".[nats,rabbitmq,cli,examples]"' in text
+    assert 'pip install ".[nats,rabbitmq,cli,examples,otel]"' in text
     assert "COPY examples ./examples" in text
