@@ -19,6 +19,7 @@ import anyio
 
 import eventkit
 from eventkit import Broker, Event, Service
+from eventkit.observability import Telemetry
 
 from .payload import Payload, Sink, as_model, timed_calls, timed_stream
 from .runner import Env, Round
@@ -53,9 +54,16 @@ def _handler(sink: Sink) -> Callable[[Event[Payload]], Awaitable[None]]:
 
 @asynccontextmanager
 async def stream(
-    target: Target, env: Env, *, subscribers: int, queue: bool, durable: bool = False
+    target: Target,
+    env: Env,
+    *,
+    subscribers: int,
+    queue: bool,
+    durable: bool = False,
+    telemetry: Telemetry | None = None,
 ) -> AsyncIterator[Round]:
-    """Publish + deliver: ``subscribers`` services (a queue group, or each its own copy)."""
+    """Publish + deliver: ``subscribers`` services (a queue group, or each its own copy).
+    ``telemetry``: traced and metered (the "eventkit + OTel" rows)."""
     tag = uuid.uuid4().hex[:8]
     topic = f"{env.prefix}.ek{tag}.orders"
     durable_name = f"bench-{tag}" if durable else None
@@ -63,13 +71,15 @@ async def stream(
     async with AsyncExitStack() as stack:
         stack.push_async_callback(target.cleanup, env, topic, durable_name)
         for k in range(subscribers):
-            svc = Service(f"bench-sub-{tag}-{k}")
+            svc = Service(f"bench-sub-{tag}-{k}", telemetry=telemetry)
             svc.subscribe(topic, queue="bench" if queue else None, durable=durable_name)(
                 _handler(sink)
             )
             await svc.start(broker=target.broker(env))
             stack.push_async_callback(svc.stop)
-        kit = await stack.enter_async_context(eventkit.Client(target.broker(env)))
+        kit = await stack.enter_async_context(
+            eventkit.Client(target.broker(env), telemetry=telemetry)
+        )
         await target.settle(kit.broker, topic, subscribers)
         copies = 1 if queue or durable else subscribers
 
@@ -83,10 +93,12 @@ async def stream(
 
 
 @asynccontextmanager
-async def rpc(target: Target, env: Env, *, callers: int) -> AsyncIterator[Round]:
+async def rpc(
+    target: Target, env: Env, *, callers: int, telemetry: Telemetry | None = None
+) -> AsyncIterator[Round]:
     """``kit.call`` of an echo endpoint, from ``callers`` concurrent tasks."""
     name = f"bench-echo-{uuid.uuid4().hex[:8]}"
-    svc = Service(name)
+    svc = Service(name, telemetry=telemetry)
 
     @svc.endpoint("Bench.Echo")
     async def echo(req: Payload) -> Payload:
@@ -96,7 +108,9 @@ async def rpc(target: Target, env: Env, *, callers: int) -> AsyncIterator[Round]
         stack.push_async_callback(target.cleanup, env, name, None)
         await svc.start(broker=target.broker(env))
         stack.push_async_callback(svc.stop)
-        kit = await stack.enter_async_context(eventkit.Client(target.broker(env)))
+        kit = await stack.enter_async_context(
+            eventkit.Client(target.broker(env), telemetry=telemetry)
+        )
         deadline = time.monotonic() + SETTLE_TIMEOUT
         while True:  # the first call discovers the node through the registry
             try:

@@ -139,12 +139,30 @@ class NatsTarget(ek.Target):
             await nc.close()
 
 
+OTEL_NOTE = (
+    "eventkit + OTel: tracing and metrics on (the OpenTelemetry SDK, spans and metrics "
+    "exported to nowhere); its x raw over eventkit's is the cost of turning them on"
+)
+
+
+def _otel() -> Any | None:
+    """:func:`bench.otel.telemetry`, or None without the otel extra (the rows are skipped)."""
+    try:
+        from .otel import telemetry
+    except ImportError:
+        return None
+    return telemetry
+
+
 def scenarios(faststream: Any | None) -> list[Scenario]:
     """``faststream``: the module :mod:`bench.faststream_impl`, or None when not installed."""
     t = NatsTarget()
+    otel = _otel()
 
-    def impls(raw: Any, eventkit: Any, fast: Any | None) -> list[Impl]:
+    def impls(raw: Any, eventkit: Any, fast: Any | None, traced: Any = None) -> list[Impl]:
         out = [Impl("raw", LABEL, raw), Impl("eventkit", "eventkit", eventkit)]
+        if traced is not None:
+            out.append(Impl("eventkit+otel", "eventkit + OTel", traced))
         if fast is not None:
             out.append(Impl("faststream", "FastStream", fast))
         return out
@@ -161,7 +179,9 @@ def scenarios(faststream: Any | None) -> list[Scenario]:
                 lambda e: raw_stream(e, subscribers=1, queue=False),
                 lambda e: ek.stream(t, e, subscribers=1, queue=False),
                 fs and (lambda e: fs.nats_stream(e, subscribers=1, queue=False)),
+                otel and (lambda e: ek.stream(t, e, subscribers=1, queue=False, telemetry=otel())),
             ),
+            note=OTEL_NOTE if otel else "",
         ),
         Scenario(
             "nats",
@@ -211,7 +231,9 @@ def scenarios(faststream: Any | None) -> list[Scenario]:
                 lambda e: raw_rpc(e, callers=1),
                 lambda e: ek.rpc(t, e, callers=1),
                 fs and (lambda e: fs.nats_rpc(e, callers=1)),
+                otel and (lambda e: ek.rpc(t, e, callers=1, telemetry=otel())),
             ),
+            note=OTEL_NOTE if otel else "",
         ),
         Scenario(
             "nats",

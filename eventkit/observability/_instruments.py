@@ -9,7 +9,6 @@ broker link as a gauge: per subscription (its topic pattern and group) and per e
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterable
 
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
@@ -40,9 +39,6 @@ class Instruments:
             "Time a subscriber took with one delivery",
             explicit_bucket_boundaries_advisory=buckets,
         )
-        self.in_flight = meter.create_up_down_counter(
-            sc.IN_FLIGHT, "{message}", "Deliveries a subscriber is handling now"
-        )
         self.redeliveries = meter.create_counter(
             sc.REDELIVERIES, "{message}", "Deliveries that were not the first attempt"
         )
@@ -55,9 +51,6 @@ class Instruments:
             "Time an endpoint took with one request, reply included",
             explicit_bucket_boundaries_advisory=buckets,
         )
-        self.server_in_flight = meter.create_up_down_counter(
-            sc.SERVER_IN_FLIGHT, "{request}", "Requests an endpoint is handling now"
-        )
         self.client_duration = meter.create_histogram(
             sc.CLIENT_DURATION,
             "s",
@@ -66,23 +59,38 @@ class Instruments:
         )
         self._links: dict[int, tuple[dict[str, str], Callable[[], bool]]] = {}
         self._next = 0
-        self_ref = weakref.ref(self)
+        # What is in flight is counted in plain integers (one per subscription or endpoint)
+        # and read when metrics are collected, not recorded twice per delivery.
+        self._in_flight: list[tuple[dict[str, str], list[int]]] = []
+        self._server_in_flight: list[tuple[dict[str, str], list[int]]] = []
 
-        def observe(options: CallbackOptions) -> Iterable[Observation]:
-            instruments = self_ref()
-            if instruments is None:
-                return []
-            return [
-                Observation(1 if up() else 0, attrs)
-                for attrs, up in list(instruments._links.values())
-            ]
+        def links(options: CallbackOptions) -> Iterable[Observation]:
+            return [Observation(1 if up() else 0, a) for a, up in list(self._links.values())]
+
+        def deliveries(options: CallbackOptions) -> Iterable[Observation]:
+            return [Observation(cell[0], attrs) for attrs, cell in self._in_flight]
+
+        def requests(options: CallbackOptions) -> Iterable[Observation]:
+            return [Observation(cell[0], attrs) for attrs, cell in self._server_in_flight]
 
         meter.create_observable_gauge(
             sc.BROKER_CONNECTED,
-            [observe],
+            [links],
             "1",
             "1 while the broker connection is up, 0 while it is down or reconnecting",
         )
+        meter.create_observable_up_down_counter(
+            sc.IN_FLIGHT, [deliveries], "{message}", "Deliveries a subscriber is handling now"
+        )
+        meter.create_observable_up_down_counter(
+            sc.SERVER_IN_FLIGHT, [requests], "{request}", "Requests an endpoint is handling now"
+        )
+
+    def in_flight(self, attributes: dict[str, str], *, server: bool = False) -> list[int]:
+        """The counter of one subscription's (or endpoint's) work in progress."""
+        cell = [0]
+        (self._server_in_flight if server else self._in_flight).append((attributes, cell))
+        return cell
 
     def watch_link(self, attributes: dict[str, str], link_up: Callable[[], bool]) -> int:
         """Report ``link_up()`` on the broker gauge until :meth:`unwatch_link`."""

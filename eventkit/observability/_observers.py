@@ -154,6 +154,7 @@ class Observers:
             attrs[sc.CONSUMER_GROUP] = group
         name = f"process {pattern}"
         wildcard = is_pattern(pattern)
+        busy = inst.in_flight(attrs) if inst is not None else [0]
 
         async def traced_delivery(message: Message) -> None:
             span = token = None
@@ -176,10 +177,9 @@ class Observers:
                 token = otel_context.attach(set_span_in_context(span))
             outcome = _Outcome(span)
             mark = _current.set(outcome)
-            if inst is not None:
-                inst.in_flight.add(1, attrs)
-                if message.attempt > 1:
-                    inst.redeliveries.add(1, attrs)
+            busy[0] += 1
+            if inst is not None and message.attempt > 1:
+                inst.redeliveries.add(1, attrs)
             started = time.perf_counter()
             try:
                 await handler(message)
@@ -189,10 +189,10 @@ class Observers:
                 raise
             finally:
                 _current.reset(mark)
+                busy[0] -= 1
                 error = outcome.error
                 if inst is not None:
                     done = attrs if error is None else {**attrs, sc.ERROR_TYPE: error_type(error)}
-                    inst.in_flight.add(-1, attrs)
                     inst.consumed.add(1, done)
                     inst.process_duration.record(time.perf_counter() - started, done)
                     if (
@@ -262,6 +262,7 @@ class Observers:
     ) -> tuple[MessageHandler, Failed]:
         tracer, inst = self.tracer, self.instruments
         known = frozenset(endpoints)
+        serving: dict[str, list[int]] = {}  # rpc.method -> its in-flight counter
 
         async def traced_request(message: Message) -> None:
             headers = message.headers
@@ -286,8 +287,10 @@ class Observers:
                 token = otel_context.attach(set_span_in_context(span))
             outcome = _Outcome(span)
             mark = _current.set(outcome)
-            if inst is not None:
-                inst.server_in_flight.add(1, attrs)
+            busy = serving.get(method)
+            if busy is None:
+                busy = serving[method] = inst.in_flight(attrs, server=True) if inst else [0]
+            busy[0] += 1
             started = time.perf_counter()
             try:
                 await handler(message)
@@ -297,13 +300,13 @@ class Observers:
                 raise
             finally:
                 _current.reset(mark)
+                busy[0] -= 1
                 error = outcome.error
                 status = sc.OK_STATUS if error is None else error_type(error)
                 if inst is not None:
                     done = {**attrs, sc.RPC_STATUS: status}
                     if error is not None:
                         done[sc.ERROR_TYPE] = status
-                    inst.server_in_flight.add(-1, attrs)
                     inst.server_duration.record(time.perf_counter() - started, done)
                 if span is not None:
                     span.set_attribute(sc.RPC_STATUS, status)
