@@ -144,7 +144,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=None, help="rounds (default 5; quick 3)")
     parser.add_argument("--broker", action="append", choices=BROKERS, default=[])
     parser.add_argument("--only", action="append", choices=SCENARIOS, default=[])
-    parser.add_argument("--impl", action="append", default=[], help="raw, eventkit, eventkit+otel, faststream")
+    parser.add_argument(
+        "--impl", action="append", default=[], help="raw, eventkit, eventkit+otel, faststream"
+    )
     parser.add_argument("--loop", choices=("asyncio", "uvloop", "both"), default="asyncio")
     parser.add_argument("--uvloop", action="store_true", help="same as --loop uvloop")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON here")
