@@ -23,7 +23,7 @@ def prometheus_meter_provider(*, service: str, node_id: str, version: str) -> An
     try:
         from opentelemetry import metrics
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
-        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
         from opentelemetry.sdk.resources import Resource
     except ImportError as exc:
         raise DriverMissing(MISSING) from exc
@@ -33,7 +33,13 @@ def prometheus_meter_provider(*, service: str, node_id: str, version: str) -> An
     resource = Resource.create(
         {"service.name": service, "service.instance.id": node_id, "service.version": version}
     )
-    provider = MeterProvider(metric_readers=[PrometheusMetricReader()], resource=resource)
+    # No exemplars: the Prometheus text format does not carry them, and sampling one for
+    # every measurement made under a span costs more than the measurement.
+    provider = MeterProvider(
+        metric_readers=[PrometheusMetricReader()],
+        resource=resource,
+        exemplar_filter=AlwaysOffExemplarFilter(),
+    )
     metrics.set_meter_provider(provider)
     return metrics.get_meter_provider()
 
