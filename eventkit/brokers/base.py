@@ -29,6 +29,8 @@ from ..wire import (
 __all__ = [
     "NO_RESPONDERS",
     "REPLY_BY",
+    "REPLY_ERROR",
+    "REPLY_STATUS",
     "REPLY_TO",
     "BaseBroker",
     "Broker",
@@ -39,6 +41,7 @@ __all__ = [
     "MessageHandler",
     "ServiceAdvertiser",
     "ServiceDescription",
+    "ServiceFinder",
     "Subscription",
     "being_cancelled",
     "guarded",
@@ -60,9 +63,15 @@ log = logging.getLogger("eventkit.broker")
 # learns at once that it surely did not run; a broker may also carry the reply back inside
 # its own transport until REPLY_BY (the HTTP broker does). Above the broker, the RPC protocol
 # (:mod:`eventkit.rpc`) uses these same headers; an adapter needs nothing more of RPC.
+# A reply that reports a failure carries REPLY_STATUS (a number, HTTP-like: 400, 404, 500...)
+# and REPLY_ERROR (one line saying what failed, for people); a reply without REPLY_STATUS
+# succeeded. An adapter whose transport has its own way of marking a failed reply (NATS's
+# service API: ``Nats-Service-Error-Code``) maps it to and from these two headers.
 REPLY_TO = "eventkit-reply-to"
 REPLY_BY = "eventkit-deadline"
 NO_RESPONDERS = "eventkit-no-responders"
+REPLY_STATUS = "eventkit-status"
+REPLY_ERROR = "eventkit-error"
 
 
 def no_responders_reply(request: Message) -> Message | None:
@@ -215,7 +224,9 @@ class Broker(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class EndpointDescription:
-    """One endpoint of a service as a broker's native discovery lists it."""
+    """One endpoint of a service as a broker's native discovery lists it: a request to
+    ``subject`` (plain JSON, with the broker's reply topic) reaches it; its members share
+    the work as queue group ``queue_group``."""
 
     name: str
     subject: str
@@ -229,6 +240,8 @@ class ServiceDescription:
 
     ``stats()`` returns per-endpoint counters (``name``, ``num_requests``, ``num_errors``,
     ``last_error``, ``processing_time``, ``average_processing_time``; times in ns).
+    ``foreign``: found by :class:`ServiceFinder` and not started by eventkit (an eventkit
+    service is known through the gossiped registry already).
     """
 
     name: str
@@ -238,6 +251,7 @@ class ServiceDescription:
     metadata: Mapping[str, str] = field(default_factory=dict)
     endpoints: Sequence[EndpointDescription] = ()
     stats: Callable[[], list[dict[str, Any]]] = list
+    foreign: bool = False
 
 
 @runtime_checkable
@@ -262,6 +276,25 @@ class KeyValueHolder(Protocol):
     async def key_value(self, bucket: str, *, history: int = 1, replicas: int | None = None) -> Any:
         """The driver's handle on ``bucket`` (nats-py's ``KeyValue``), made if missing with the
         broker's durability settings (``replicas``: None takes the broker's own)."""
+        ...
+
+
+@runtime_checkable
+class ServiceFinder(Protocol):
+    """A broker whose own service discovery also finds services eventkit did not start
+    (NATS micro services, in any language, answering ``$SRV.INFO``).
+
+    The registry asks it when it queries, and lists what it finds next to eventkit's own
+    services; callers reach their endpoints by a request to each endpoint's subject, and
+    read a failure from the reply's REPLY_STATUS and REPLY_ERROR headers.
+    """
+
+    async def find_services(
+        self, name: str | None = None, *, wait: float = 0.5
+    ) -> list[ServiceDescription]:
+        """The services (named ``name``, or all) that answer within ``wait`` seconds; sooner
+        when nothing listens, or when ``name`` is given and the answers have stopped coming.
+        eventkit's own services answer too, and come back with ``foreign=False``."""
         ...
 
 

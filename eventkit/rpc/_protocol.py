@@ -6,16 +6,20 @@ chose it through the selector send), and to ``{ns}.rpc.{service}`` in queue grou
 endpoint, the reply topic (which ends with the call's correlation id), the deadline, the
 caller and the propagated metadata; its body is the request's JSON. The reply's body is the
 response's JSON, or on failure the error ``{id, code, detail, status}`` with its code in the
-``eventkit-status`` header. The caller, the server and the tools import these names from here;
-the reply topic and the deadline are the broker's own request headers
-(:mod:`eventkit.brokers.base`), so an adapter knows a request without knowing RPC.
+``eventkit-status`` header (and a one-line ``eventkit-error``). On a broker with a service
+discovery of its own (NATS), each endpoint is also served on a subject of its own,
+``{ns}.srv.{service}.{endpoint}`` (queue group ``{service}``), where a plain request (the
+request's JSON, a reply topic, no eventkit headers) from any client reaches it. The caller,
+the server and the tools import these names from here; the reply topic, the deadline and the
+reply's status are the broker's own request headers (:mod:`eventkit.brokers.base`), so an
+adapter knows a request without knowing RPC.
 """
 
 from __future__ import annotations
 
 import pydantic_core
 
-from ..brokers.base import NO_RESPONDERS, REPLY_BY, REPLY_TO
+from ..brokers.base import NO_RESPONDERS, REPLY_BY, REPLY_ERROR, REPLY_STATUS, REPLY_TO
 from ..discovery import ADDRESS
 from ..wire import Message, RemoteError
 
@@ -25,12 +29,14 @@ __all__ = [
     "CALLER_ADDRESS",
     "DEADLINE",
     "ENDPOINT",
+    "ERROR",
     "METADATA_PREFIX",
     "NODE",
     "NO_RESPONDERS",
     "OK",
     "REPLY_TO",
     "STATUS",
+    "endpoint_topic",
     "error_reply",
     "node_topic",
     "reply_topic",
@@ -47,8 +53,10 @@ CALLER_ADDRESS = "eventkit-caller-address"
 """Where the caller runs (host name and process id)."""
 METADATA_PREFIX = "eventkit-md-"
 """Propagated metadata: ``eventkit-md-{key}``, carried onward by calls and publishes."""
-STATUS = "eventkit-status"
+STATUS = REPLY_STATUS
 """On a reply: the error's code; absent on a success (no status means 200)."""
+ERROR = REPLY_ERROR
+"""On an error reply: its detail in one line, at most 512 characters."""
 NODE = "eventkit-node"
 """On an error reply: the node that answered."""
 OK = "200"
@@ -57,6 +65,12 @@ OK = "200"
 def service_topic(namespace: str, service: str) -> str:
     """Where any node of ``service`` takes requests (queue group ``service``)."""
     return f"{namespace}.rpc.{service}"
+
+
+def endpoint_topic(namespace: str, service: str, endpoint: str) -> str:
+    """Where any node of ``service`` takes plain requests for one endpoint (queue group
+    ``service``); served where the broker lists services natively (see :class:`RpcServer`)."""
+    return f"{namespace}.srv.{service}.{endpoint}"
 
 
 def node_topic(namespace: str, service: str, node_id: str) -> str:
@@ -72,4 +86,15 @@ def reply_topic(namespace: str, node_id: str) -> str:
 def error_reply(reply_to: str, error: RemoteError, node_id: str) -> Message:
     """The reply that carries ``error`` to the caller."""
     body = pydantic_core.to_json(error.to_wire())
-    return Message(reply_to, body, {STATUS: str(error.code), NODE: node_id})
+    return Message(
+        reply_to, body, {STATUS: str(error.code), ERROR: _one_line(error), NODE: node_id}
+    )
+
+
+_ERROR_LIMIT = 512
+
+
+def _one_line(error: RemoteError) -> str:
+    """The error's detail as a header value: one line, at most 512 characters."""
+    text = " ".join(error.detail.split())
+    return text if len(text) <= _ERROR_LIMIT else text[: _ERROR_LIMIT - 3] + "..."

@@ -37,7 +37,16 @@ from ..wire import (
 from ._context import Context, Publisher, current_message
 from ._deadlines import Deadlines
 from ._middleware import Invocation, Middleware, Next, compose
-from ._protocol import CALLER, DEADLINE, ENDPOINT, REPLY_TO, error_reply, node_topic, service_topic
+from ._protocol import (
+    CALLER,
+    DEADLINE,
+    ENDPOINT,
+    REPLY_TO,
+    endpoint_topic,
+    error_reply,
+    node_topic,
+    service_topic,
+)
 
 __all__ = ["Procedure", "RequestObserver", "RpcServer"]
 
@@ -112,7 +121,14 @@ class _Served:
 
 
 class RpcServer:
-    """Serves one node's endpoints on its node topic and its service's queue group."""
+    """Serves one node's endpoints on its node topic and its service's queue group.
+
+    With ``endpoint_topics`` (a broker that lists services natively, such as NATS), each
+    endpoint is also served on its own topic (:func:`endpoint_topic`), in the service's queue
+    group: a request there names its endpoint by where it was sent, so a client that knows
+    nothing of eventkit (a NATS micro client, ``nats req``) sends only the JSON and a reply
+    topic. The broker advertises these topics; it never needs to know what a request is for.
+    """
 
     def __init__(
         self,
@@ -126,8 +142,10 @@ class RpcServer:
         middleware: Sequence[Middleware] = (),
         policy: DeliveryPolicy | None = None,
         observer: RequestObserver | None = None,
+        endpoint_topics: bool = False,
     ) -> None:
         self.broker = broker
+        self.endpoint_topics = endpoint_topics
         self.namespace = namespace
         self.service = service
         self.node_id = node_id
@@ -163,6 +181,25 @@ class RpcServer:
             await broker.subscribe(node_topic(ns, name, self.node_id), handler, policy=policy),
             await broker.subscribe(service_topic(ns, name), handler, queue=name, policy=policy),
         ]
+        if self.endpoint_topics:
+            for served in self._served.values():
+                self._subscriptions.append(
+                    await broker.subscribe(
+                        endpoint_topic(ns, name, served.procedure.name),
+                        self._by_topic(served),
+                        queue=name,
+                        policy=policy,
+                    )
+                )
+
+    def _by_topic(self, served: _Served) -> Callable[[Message], Awaitable[None]]:
+        """The handler of one endpoint's own topic: the endpoint is the one it serves."""
+
+        async def on_request(message: Message) -> None:
+            await self._on_request(message, served)
+
+        on_request._eventkit_guarded = True  # type: ignore[attr-defined]  # as _on_request
+        return on_request
 
     async def stop(self) -> None:
         """Stop taking requests; in-flight calls complete (the subscriptions drain)."""
@@ -170,15 +207,18 @@ class RpcServer:
         self._subscriptions.clear()
         self._deadlines.close()
 
-    async def _on_request(self, message: Message) -> None:
+    async def _on_request(self, message: Message, by_topic: _Served | None = None) -> None:
         headers = message.headers
         reply_to = headers.get(REPLY_TO)
         if reply_to is None:
             log.warning("dropping a request on %r without a reply topic", message.topic)
             return
         service = self.service
-        name = headers.get(ENDPOINT, "")
-        served = self._served.get(name)
+        if by_topic is None:
+            name = headers.get(ENDPOINT, "")
+            served = self._served.get(name)
+        else:
+            served, name = by_topic, by_topic.procedure.name
         if served is None:
             known = ", ".join(sorted(self._served)) or "none"
             await self._reply_error(

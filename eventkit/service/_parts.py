@@ -15,7 +15,7 @@ from pydantic import TypeAdapter
 
 from ..brokers.base import EndpointDescription, ServiceDescription
 from ..discovery import EndpointInfo, NodeInfo, SubscriptionInfo, node_record
-from ..rpc import Context, Procedure, RpcServer, service_topic
+from ..rpc import Context, Procedure, RpcServer, endpoint_topic
 from ._router import Endpoint, Subscriber
 
 __all__ = ["endpoint_info", "node_info", "procedure", "service_description"]
@@ -89,9 +89,9 @@ def service_description(
     endpoints: Sequence[Endpoint],
     rpc: RpcServer,
 ) -> ServiceDescription:
-    """The service as a broker's own discovery lists it (every endpoint on the service's
-    queue-group topic, its counters from the RPC server)."""
-    subject = service_topic(namespace, service)
+    """The service as a broker's own discovery lists it: each endpoint on its own topic in
+    the service's queue group (the RPC server serves them: ``endpoint_topics=True``), its
+    counters from the RPC server."""
     return ServiceDescription(
         name=service,
         node_id=node_id,
@@ -101,7 +101,7 @@ def service_description(
         endpoints=[
             EndpointDescription(
                 name=endpoint.name,
-                subject=subject,
+                subject=endpoint_topic(namespace, service, endpoint.name),
                 queue_group=service,
                 metadata=dict(endpoint.metadata),
             )

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from ..brokers.base import DeliveryPolicy
 from ..wire import ConfigError, validate_name, validate_pattern
 from ._handlers import HandlerSignature, inspect_handler
+from ._names import check_endpoint_name
 
 __all__ = ["Endpoint", "Router", "Subscriber", "endpoint", "subscribe"]
 
@@ -71,8 +72,7 @@ class Endpoint:
     signature: HandlerSignature = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not self.name or any(c.isspace() for c in self.name):
-            raise ConfigError(f"endpoint name {self.name!r} must be non-empty, without spaces")
+        check_endpoint_name(self.name)
         signature = inspect_handler(self.handler, what="endpoint")
         if signature.wants_event:
             raise ConfigError(

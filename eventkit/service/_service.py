@@ -25,9 +25,10 @@ from ..discovery import Registry
 from ..observability import Telemetry, configure_logging, messaging_system
 from ..rpc import Context, Invocation, Middleware, RpcServer, compose, current_message
 from ..store import Store
-from ..wire import ConfigError, DeadLetter, InvalidEvent, Message, event_id_of, validate_name
+from ..wire import ConfigError, DeadLetter, InvalidEvent, Message, event_id_of
 from ._client import Client, new_node_id
 from ._observing import Observing
+from ._names import check_service_name, check_version
 from ._parts import node_info, procedure, service_description
 from ._router import Endpoint, Router, Subscriber
 from ._settings import Settings
@@ -80,9 +81,8 @@ class Service(Router):
         telemetry: Telemetry | None = None,
     ) -> None:
         super().__init__()
-        validate_name("service", name)
-        self.name = name
-        self.version = version
+        self.name = check_service_name(name)
+        self.version = check_version(version)
         self.description = description
         self.metadata = dict(metadata or {})
         self._broker_arg = broker
@@ -294,6 +294,7 @@ class Service(Router):
         if self.store.declared:  # a store without a backend stops the start, with the reason
             await self.store.open()
         observing = self.observing
+        advertiser = broker if isinstance(broker, ServiceAdvertiser) else None
         rpc = self._rpc = RpcServer(
             broker,
             namespace=settings.namespace,
@@ -304,9 +305,10 @@ class Service(Router):
             middleware=self.middleware,
             policy=self.rpc_policy,
             observer=observing.requests(self.name, self.endpoints) if observing else None,
+            endpoint_topics=advertiser is not None,
         )
         await rpc.start()
-        if isinstance(broker, ServiceAdvertiser):
+        if advertiser is not None:
             description = service_description(
                 namespace=settings.namespace,
                 service=self.name,
@@ -317,7 +319,7 @@ class Service(Router):
                 endpoints=self.endpoints,
                 rpc=rpc,
             )
-            self._advertised = await broker.advertise(description)
+            self._advertised = await advertiser.advertise(description)
         # The record is made once: endpoints and subscriptions are fixed by now, so every
         # heartbeat repeats the same record and peers see no change.
         record = node_info(

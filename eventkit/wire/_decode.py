@@ -17,8 +17,9 @@ from pydantic import ValidationError
 
 from ._codec import DataCodec
 from ._errors import InvalidEvent
-from ._event import CONTENT_TYPE, CORE, JSON, REQUIRED, SPECVERSION, STRUCTURED, Event
-from ._message import Headers, Message
+from ._event import CONTENT_TYPE, CORE, JSON, REQUIRED, SPECVERSION, Event
+from ._message import UNREADABLE, Headers, Message
+from ._recognise import as_structured, envelope_in_body, is_structured_type
 
 __all__ = ["Decoder", "decode_attributes", "decode_event", "event_id_of", "is_structured"]
 
@@ -30,7 +31,7 @@ def is_structured(message: Message) -> bool:
     headers = message.headers
     content_type = headers.get(CONTENT_TYPE)
     if content_type is not None:
-        return content_type.startswith(STRUCTURED)
+        return is_structured_type(content_type)
     if "ce-specversion" in headers:
         return False
     body = message.body
@@ -205,6 +206,7 @@ class Decoder:
                 read = envelope.read(message.body) if envelope is not None else None
                 if read is not None:
                     return build_event(*read) if self.event else read[1]
+            message = _general(message)
             attrs, raw, json_body = decode_attributes(message)
             if isinstance(raw, bytes):
                 data = codec.from_body(raw, json_body)
@@ -220,6 +222,18 @@ class Decoder:
         except ValueError as exc:
             raise InvalidEvent(f"data on {message.topic!r} is not valid JSON: {exc}") from exc
         return build_event(attrs, data) if self.event else data
+
+
+def _general(message: Message) -> Message:
+    """A message the fast reads declined, ready for the general path: rejected when its
+    transport could not read its attributes; marked structured when its body is an event
+    whatever its content type says."""
+    unreadable = message.headers.get(UNREADABLE)
+    if unreadable is not None:
+        raise InvalidEvent(f"message on {message.topic!r} is not a valid CloudEvent: {unreadable}")
+    if not is_structured(message) and envelope_in_body(message):
+        return as_structured(message)
+    return message
 
 
 def decode_event(message: Message, data_type: Any = Any) -> Event[Any]:

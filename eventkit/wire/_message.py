@@ -15,6 +15,12 @@ __all__ = ["Headers", "Message"]
 
 Headers = dict[str, str]
 
+UNREADABLE = "eventkit-unreadable"
+"""Set by an adapter on a message whose CloudEvents attributes its binding could not read (a
+``ce-*`` value that is not valid percent-encoded UTF-8): the value says why. The adapter also
+removes ``ce-specversion``, so nothing reads the message as an event; the decoder rejects it
+with this reason."""
+
 # Dead-letter details, set by the broker when it moves a message to the dead-letter topic.
 DEAD_LETTER_REASON = "eventkit-deadletter-reason"
 DEAD_LETTER_TOPIC = "eventkit-deadletter-topic"

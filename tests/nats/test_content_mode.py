@@ -1,8 +1,10 @@
 """Content modes on the machine's NATS: what other NATS clients see, and what eventkit reads.
 
 By default an event is the CloudEvents NATS binding's structured form: the JSON event format
-as the whole payload and no header block. ``content_mode=binary`` (or ``structured=False`` on
-one publish) sends ``ce-*`` headers and the bare data instead. Subscribers read both.
+as the whole payload, marked by ``content-type: application/cloudevents+json`` (the binding's
+1.0.3 rule for telling the modes apart). ``content_mode=binary`` (or ``structured=False`` on
+one publish) sends ``ce-*`` headers, ``ce-datacontenttype`` among them, and the bare data
+instead. Subscribers read both, and events without headers from older producers.
 
 Needs NATS with JetStream at 127.0.0.1:4222 (skipped without it, a failure under CI). Topics
 start with a token of their own, so parallel runs never see each other; the durable consumer
@@ -109,12 +111,12 @@ def binary_attributes(msg: Msg) -> dict[str, str]:
 # -- what other NATS clients see -----------------------------------------------------------
 
 
-async def test_an_event_is_the_json_event_format_alone(topic: str) -> None:
+async def test_an_event_is_the_json_event_format_marked_by_its_content_type(topic: str) -> None:
     async with raw_subscriber(topic) as raw, Client(NatsBroker(URL)) as kit:
         assert kit.broker.capabilities.structured_events
         event_id = await kit.publish(topic, ORDER, type="shop.order.placed", subject="o-1")
         (msg,) = await raw.wait_for(1)
-    assert not msg.headers  # no header block at all
+    assert msg.headers == {"content-type": STRUCTURED}  # the binding's mark, nothing else
     event = json.loads(msg.data)
     assert isinstance(event, dict)
     assert event["specversion"] == "1.0"
@@ -158,7 +160,8 @@ async def test_content_mode_binary_sends_ce_headers_and_the_bare_data(topic: str
     assert attrs["ce-type"] == "shop.order.placed"
     assert attrs["ce-specversion"] == "1.0"
     assert "ce-time" in attrs
-    assert msg.headers is not None and msg.headers["content-type"] == "application/json"
+    assert attrs["ce-datacontenttype"] == "application/json"  # the attribute, as the binding has it
+    assert msg.headers is not None and "content-type" not in msg.headers
     assert json.loads(msg.data) == ORDER.model_dump()  # the data alone
 
 
@@ -173,7 +176,7 @@ async def test_structured_per_publish_overrides_the_brokers_mode(topic: str) -> 
         first, second = await raw.wait_for(2)
     assert binary_attributes(first)["ce-id"] == forced_binary
     assert json.loads(first.data) == ORDER.model_dump()
-    assert not second.headers
+    assert second.headers == {"content-type": STRUCTURED}
     event = json.loads(second.data)
     assert event["id"] == forced_structured and event["data"] == ORDER.model_dump()
 

@@ -62,7 +62,7 @@ from ._config import NatsSettings, parse_settings
 from ._core import NatsSubscription
 from ._errors import DRIVER_ERRORS, HOW_TO_START, connect_error, translate
 from ._fastpath import make_client
-from ._headers import to_nats
+from ._headers import STRUCTURED_ONLY, to_nats
 from ._jetstream import DurableSubscription, js_publish
 from ._kv import open_bucket
 from ._service_api import ServiceApi
@@ -273,10 +273,11 @@ class NatsBroker(BaseBroker):
         if self._down_since is not None:
             self._check_outage(topic)
         headers = message.headers
+        wire: dict[str, str] | None
         if len(headers) == 1 and headers.get(CONTENT_TYPE) == STRUCTURED:
-            # A structured event alone: NATS's CloudEvents binding is the JSON event format as
-            # the payload, no header block (readers recognise it by its body).
-            reply, wire = "", None
+            # A structured event alone: the JSON event format as the payload, marked by its
+            # content type as the binding says (one shared header dict, sent as made once).
+            reply, wire = "", STRUCTURED_ONLY
         elif headers:
             reply = headers.get(REPLY_TO, "")
             if reply:

@@ -24,12 +24,16 @@ from nats.protocol import command as prot_command
 
 from ._compat import fast_client_supported
 from ._dispatch import DirectRoute, message_from_wire
+from ._headers import STRUCTURED_ONLY
 
 __all__ = ["FastHeaderClient", "make_client"]
 
 _KEY = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _NEWLINES = str.maketrans({"\r": " ", "\n": " "})
 _ASCII_WS = " \t\n\r\x0b\x0c"  # what bytes.strip() removes
+_STRUCTURED_BLOCK = "".join(
+    ["NATS/1.0\r\n", *(f"{k}: {v}\r\n" for k, v in STRUCTURED_ONLY.items()), "\r\n"]
+).encode()
 
 
 class FastHeaderClient(Client):
@@ -80,7 +84,7 @@ class FastHeaderClient(Client):
         payload_size: int,
         headers: dict[str, str] | None,
     ) -> None:
-        if not headers:  # a structured event, an RPC reply: the PUB itself, in this call
+        if not headers:  # an RPC reply, a plain message: the PUB itself, in this call
             if not subject:
                 raise BadSubjectError
             self.stats["out_msgs"] += 1
@@ -88,6 +92,9 @@ class FastHeaderClient(Client):
             await self._send_command(prot_command.pub_cmd(subject, reply, payload))
             if self._flush_queue is not None and self._flush_queue.empty():
                 await self._flush_pending()
+            return
+        if headers is STRUCTURED_ONLY:  # a structured event: its header block, made once
+            await self._send_hpub(subject, reply, _STRUCTURED_BLOCK, payload, payload_size)
             return
         known = self._known_keys
         lines = ["NATS/1.0\r\n"]
@@ -106,7 +113,11 @@ class FastHeaderClient(Client):
                 v = v.translate(_NEWLINES)
             lines.append(f"{k}: {v}\r\n")
         lines.append("\r\n")
-        hdr = "".join(lines).encode()
+        await self._send_hpub(subject, reply, "".join(lines).encode(), payload, payload_size)
+
+    async def _send_hpub(
+        self, subject: str, reply: str, hdr: bytes, payload: bytes, payload_size: int
+    ) -> None:
         self.stats["out_msgs"] += 1
         self.stats["out_bytes"] += payload_size
         await self._send_command(prot_command.hpub_cmd(subject, reply, hdr, payload))

@@ -1,19 +1,53 @@
-"""Message headers <-> NATS headers, exactly.
+"""Message headers <-> NATS headers: the CloudEvents NATS binding exactly, the rest unchanged.
 
-eventkit's headers pass through as NATS headers unchanged (``ce-*``, ``content-type``,
-``eventkit-*``), but the NATS header block trims values and cannot hold line breaks. The rare
-value that would be altered (leading or trailing white space, CR or LF) is sent
-percent-encoded and listed in the ``eventkit-escaped`` header, so it arrives as sent.
-Incoming keys are lower-cased and NATS's own headers (``Nats-*``, ``Status``) are dropped.
+A binary-mode event (``ce-specversion`` among the headers) follows the binding's header rules
+(CloudEvents NATS protocol binding 1.0.3, 3.1.3): every attribute travels as a ``ce-`` header,
+``datacontenttype`` included (``ce-datacontenttype``; eventkit's :class:`Message` keeps it in
+``content-type``, as HTTP does, and it is moved here), and every value is percent-encoded as
+the binding says (:func:`~eventkit.wire.encode_header_value`). On the way in, quoted strings
+are unescaped and one round of percent-decoding is made; a value whose bytes are not UTF-8
+makes the message unreadable (:data:`~eventkit.wire.UNREADABLE`: the subscriber rejects it
+with the reason). A ``content-type`` on a binary event from an older producer is still read
+as its datacontenttype.
+
+A structured event carries ``content-type: application/cloudevents+json``, the binding's mark
+of structured mode (:data:`STRUCTURED_ONLY` when nothing else rides with it).
+
+Other headers pass through as NATS headers unchanged (``eventkit-*``, ``traceparent``...),
+but the NATS header block trims values and cannot hold line breaks: the rare value that would
+be altered (leading or trailing white space, CR or LF) is sent percent-encoded and listed in
+the ``eventkit-escaped`` header, so it arrives as sent.
+
+A failed reply (``eventkit-status``) also carries ``Nats-Service-Error-Code`` and
+``Nats-Service-Error``, as the NATS service API (ADR-32) says, and those of a reply from a
+NATS micro service are read as ``eventkit-status`` and ``eventkit-error``. Incoming keys are
+lower-cased and NATS's own headers (``Nats-*``, ``Status``) are dropped.
 """
 
 from __future__ import annotations
 
 from urllib.parse import quote, unquote
 
-__all__ = ["ESCAPED", "from_nats", "to_nats"]
+from ...wire import (
+    CONTENT_TYPE,
+    STRUCTURED,
+    UNREADABLE,
+    InvalidEvent,
+    decode_header_value,
+    encode_header_value,
+    needs_encoding,
+)
+from ..base import REPLY_ERROR, REPLY_STATUS
+
+__all__ = ["ESCAPED", "MICRO_ERROR", "MICRO_ERROR_CODE", "STRUCTURED_ONLY", "from_nats", "to_nats"]
 
 ESCAPED = "eventkit-escaped"
+MICRO_ERROR = "Nats-Service-Error"
+MICRO_ERROR_CODE = "Nats-Service-Error-Code"
+DATACONTENTTYPE = "ce-datacontenttype"
+STRUCTURED_ONLY: dict[str, str] = {CONTENT_TYPE: STRUCTURED}
+"""The headers of a structured event with nothing else: one shared dict (never modified),
+so the client can send its header block as bytes made once."""
 _WS = " \t\r\n\x0b\x0c"
 
 
@@ -22,9 +56,17 @@ def _altered(value: str) -> bool:
 
 
 def to_nats(headers: dict[str, str]) -> dict[str, str] | None:
-    """Headers for nats-py's publish: the same dict when nothing needs escaping (no copy)."""
+    """Headers for nats-py's publish: the same dict when nothing needs changing (no copy)."""
     if not headers:
         return None
+    if "ce-specversion" in headers:
+        return _escaped(_binary_event(headers))
+    if REPLY_STATUS in headers:
+        return _escaped(_failed_reply(headers))
+    return _escaped(headers)
+
+
+def _escaped(headers: dict[str, str]) -> dict[str, str]:
     for v in headers.values():  # a plain loop: the common case is one pass, no calls
         if v and (v[0] in _WS or v[-1] in _WS or "\n" in v or "\r" in v):
             break
@@ -38,8 +80,30 @@ def to_nats(headers: dict[str, str]) -> dict[str, str] | None:
     return out
 
 
+def _binary_event(headers: dict[str, str]) -> dict[str, str]:
+    """A binary-mode event's headers as the binding writes them (a new dict: the message's
+    own headers are left as they are)."""
+    out: dict[str, str] = {}
+    for key, value in headers.items():
+        if key.startswith("ce-"):
+            out[key] = encode_header_value(value) if needs_encoding(value) else value
+        elif key == CONTENT_TYPE:
+            out[DATACONTENTTYPE] = encode_header_value(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _failed_reply(headers: dict[str, str]) -> dict[str, str]:
+    out = dict(headers)
+    out[MICRO_ERROR_CODE] = headers[REPLY_STATUS]
+    out[MICRO_ERROR] = headers.get(REPLY_ERROR) or "error " + headers[REPLY_STATUS]
+    return out
+
+
 def from_nats(headers: dict[str, str] | None) -> dict[str, str]:
-    """Headers as eventkit sees them, from a delivered NATS message."""
+    """Headers as eventkit sees them, from a delivered NATS message (whose header dict this
+    takes over: it may be changed and returned)."""
     if not headers:
         return {}
     for key in headers:  # eventkit's own keys are lower-case: then the dict is used as it is
@@ -47,11 +111,33 @@ def from_nats(headers: dict[str, str] | None) -> dict[str, str]:
             break
     else:
         if ESCAPED not in headers:
-            return headers
+            return _event_in(headers, ()) if "ce-specversion" in headers else headers
     out = {k.lower(): v for k, v in headers.items() if not k.startswith(("Nats-", "Status"))}
+    code = headers.get(MICRO_ERROR_CODE)
+    if code is not None and REPLY_STATUS not in out:  # a NATS micro service's failed reply
+        out[REPLY_STATUS] = code if code.strip().isdigit() else "500"
+        out[REPLY_ERROR] = headers.get(MICRO_ERROR, "")
     escaped = out.pop(ESCAPED, None)
+    done: tuple[str, ...] = ()
     if escaped:
-        for key in escaped.split(","):
+        done = tuple(escaped.split(","))
+        for key in done:
             if key in out:
                 out[key] = unquote(out[key])
-    return out
+    return _event_in(out, done) if "ce-specversion" in out else out
+
+
+def _event_in(headers: dict[str, str], done: tuple[str, ...]) -> dict[str, str]:
+    """A binary-mode event's headers read by the binding's rules (changed in place)."""
+    for key, value in headers.items():
+        if ("%" in value or '"' in value) and key.startswith("ce-") and key not in done:
+            try:
+                headers[key] = decode_header_value(value)
+            except InvalidEvent as exc:
+                del headers["ce-specversion"]
+                headers[UNREADABLE] = f"header {key}: {exc}"
+                return headers
+    content_type = headers.pop(DATACONTENTTYPE, None)
+    if content_type is not None:
+        headers[CONTENT_TYPE] = content_type
+    return headers
