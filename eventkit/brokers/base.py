@@ -240,8 +240,8 @@ class ServiceDescription:
 
     ``stats()`` returns per-endpoint counters (``name``, ``num_requests``, ``num_errors``,
     ``last_error``, ``processing_time``, ``average_processing_time``; times in ns).
-    ``foreign``: found by :class:`ServiceFinder` and not started by eventkit (an eventkit
-    service is known through the gossiped registry already).
+    ``kind``: who runs it: ``"eventkit"``, or for a service eventkit did not start that a
+    :class:`ServiceFinder` found, what the broker calls it (``"nats-micro"``).
     """
 
     name: str
@@ -251,7 +251,7 @@ class ServiceDescription:
     metadata: Mapping[str, str] = field(default_factory=dict)
     endpoints: Sequence[EndpointDescription] = ()
     stats: Callable[[], list[dict[str, Any]]] = list
-    foreign: bool = False
+    kind: str = "eventkit"
 
 
 @runtime_checkable
@@ -294,7 +294,7 @@ class ServiceFinder(Protocol):
     ) -> list[ServiceDescription]:
         """The services (named ``name``, or all) that answer within ``wait`` seconds; sooner
         when nothing listens, or when ``name`` is given and the answers have stopped coming.
-        eventkit's own services answer too, and come back with ``foreign=False``."""
+        eventkit's own services answer too, and come back with ``kind="eventkit"``."""
         ...
 
 

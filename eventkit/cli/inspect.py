@@ -1,8 +1,10 @@
 """``eventkit services``, ``describe`` and ``health``: what runs, what it serves, if it answers.
 
 The registry travels over the broker, so these commands ask it: a query makes every node
-announce itself. ``health`` measures, for every node of a service, how long its answer to a
-registry query took (every node has a registry loop), and, for nodes that serve RPC, the
+announce itself. On NATS they also list the NATS micro services that answer ``$SRV.INFO``
+(kind ``nats-micro``: any language's micro framework), which ``eventkit call`` reaches on
+the subjects they advertise. ``health`` measures, for every node of a service, how long its
+answer to a registry query took (every node has a registry loop), and, for nodes that serve RPC, the
 round trip of a request through the node's RPC server (see :func:`_rpc_ping`).
 """
 
@@ -70,12 +72,13 @@ def services(
                     "check --namespace / EVENTKIT_NAMESPACE",
                 )
             table = Table(title=f"services in {kit.namespace} on {kit.settings.broker}")
-            for column in ("NAME", "VERSION", "NODES", "ENDPOINTS", "SUBSCRIPTIONS"):
+            for column in ("NAME", "VERSION", "KIND", "NODES", "ENDPOINTS", "SUBSCRIPTIONS"):
                 table.add_column(column)
             for info in found:
                 table.add_row(
                     info.name,
                     info.version,
+                    info.kind,
                     str(len(info.nodes)),
                     ", ".join(e.name for e in info.endpoints) or "-",
                     ", ".join(sorted(_topics(info))) or "-",
@@ -142,10 +145,14 @@ def describe(
 
 def _print_service(info: ServiceInfo) -> None:
     console.print(f"[bold]{escape(info.name)}[/] version {escape(info.version)}")
+    if info.kind != "eventkit":
+        console.print(f"kind: {escape(info.kind)} (found through the broker's own discovery)")
     if info.metadata:
         console.print("metadata: " + ", ".join(f"{k}={v}" for k, v in info.metadata.items()))
     for endpoint in info.endpoints:
         console.print(f"endpoint [cyan]{escape(endpoint.name)}[/]")
+        if endpoint.subject:
+            console.print(f"  subject:  {escape(endpoint.subject)}")
         console.print(f"  request:  {escape(_schema_text(endpoint.request))}")
         console.print(f"  response: {escape(_schema_text(endpoint.response))}")
         if endpoint.metadata:
@@ -205,7 +212,13 @@ def health(
     async def go() -> None:
         async with connected(broker, namespace) as kit:
             known = await _known_or_fail(kit, service, min(timeout, 1.0))
-            nodes = {n.id: n for info in known for n in info.nodes}
+            nodes = {n.id: n for info in known for n in info.nodes if n.kind == "eventkit"}
+            if not nodes:
+                fail(
+                    f"{service!r} is a {known[0].kind} service, not run by eventkit: its "
+                    "nodes answer no registry query",
+                    f"ask NATS itself: nats micro ping {service} (or nats micro stats)",
+                )
             with progress(f"probing {len(nodes)} node(s) of {service}"):
                 results = await probe(kit, service, nodes, timeout)
             if format is not Format.text:

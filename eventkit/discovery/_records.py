@@ -67,6 +67,11 @@ class EndpointInfo(BaseModel):
         default_factory=dict,
         description='Endpoint metadata; "idempotent": "true" lets callers retry on timeout',
     )
+    subject: str | None = Field(
+        default=None,
+        description="Where a service eventkit did not start takes requests for it (its "
+        "broker's own discovery says); eventkit nodes take them on their node topic",
+    )
 
 
 class SubscriptionInfo(BaseModel):
@@ -98,6 +103,11 @@ class NodeInfo(BaseModel):
     subscriptions: list[SubscriptionInfo] = Field(default_factory=list)
     ttl: float = Field(gt=0, description="Seconds after the last announce the node is dropped")
     started: float = Field(description="When the node started, seconds since the epoch")
+    kind: str = Field(
+        default="eventkit",
+        description='"eventkit", or a service eventkit did not start, found through the '
+        'broker\'s own discovery ("nats-micro"); such records are never gossiped',
+    )
 
 
 class RegistryQuery(BaseModel):
@@ -123,6 +133,8 @@ class ServiceInfo(BaseModel):
     metadata: dict[str, str]
     endpoints: list[EndpointInfo]
     nodes: list[NodeInfo]
+    kind: str = "eventkit"
+    """Who runs it: "eventkit", or "nats-micro" for a NATS micro service (see NodeInfo)."""
 
 
 class RegistryChange(BaseModel):

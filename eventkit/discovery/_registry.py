@@ -5,6 +5,11 @@ any) on start and every ``heartbeat`` seconds, answers queries with the same ann
 expires silent peers, and says leave on stop. Changes reach synchronous listeners (the RPC
 client fails calls pending on a node that left) and async watchers. Messages are CloudEvents
 in the broker's default content mode; a malformed one is logged, counted and ignored.
+
+On a broker with a service discovery of its own (a
+:class:`~eventkit.brokers.base.ServiceFinder`: NATS), a query also asks it, and the services
+it finds that eventkit did not start (NATS micro services) are folded into the same view as
+records of their own kind (:func:`~._outside.outside_record`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from pydantic import BaseModel
 
 from .._tasks import TaskHost
-from ..brokers.base import Broker, DeliveryPolicy, Subscription
+from ..brokers.base import Broker, DeliveryPolicy, ServiceFinder, Subscription
 from ..wire import (
     ConfigError,
     DataCodec,
@@ -32,6 +37,7 @@ from ..wire import (
     now_iso,
     to_message,
 )
+from ._outside import outside_record
 from ._records import (
     ANNOUNCE,
     LEAVE,
@@ -95,6 +101,7 @@ class Registry:
         self._watchers: set[MemoryObjectSendStream[RegistryChange]] = set()
         self._waiting: dict[str, set[anyio.Event]] = {}
         self._tasks = TaskHost("eventkit-registry")
+        self._finder = broker if isinstance(broker, ServiceFinder) else None
         self._subscription: Subscription | None = None
         self._started = False
         self._stopped = False
@@ -165,7 +172,8 @@ class Registry:
         Waits up to ``wait`` seconds; when ``service`` is named, returns once a node of it has
         answered and no further node of it turned up for a short quiet gap (so a newcomer
         learns every node of the service in the one round trip). The answers land in
-        :attr:`view`.
+        :attr:`view`; so do the services the broker's own discovery finds meanwhile, where it
+        has one.
         """
         if not self._started or self._stopped:
             raise RuntimeError("query() needs a started registry: call start() first")
@@ -173,18 +181,21 @@ class Registry:
         if service is not None:
             self._waiting.setdefault(service, set()).add(arrived)
         try:
-            await self._publish_query(service)
-            with anyio.move_on_after(wait):
-                await arrived.wait()
-                assert service is not None
-                quiet_gap = min(0.05, wait / 4)
-                known = len(self.view.nodes(service))
-                while True:
-                    await anyio.sleep(quiet_gap)
-                    now_known = len(self.view.nodes(service))
-                    if now_known == known:
-                        break
-                    known = now_known
+            async with anyio.create_task_group() as tg:
+                if self._finder is not None:
+                    tg.start_soon(self._find_outside, self._finder, service, wait)
+                await self._publish_query(service)
+                with anyio.move_on_after(wait):
+                    await arrived.wait()
+                    assert service is not None
+                    quiet_gap = min(0.05, wait / 4)
+                    known = len(self.view.nodes(service))
+                    while True:
+                        await anyio.sleep(quiet_gap)
+                        now_known = len(self.view.nodes(service))
+                        if now_known == known:
+                            break
+                        known = now_known
         finally:
             if service is not None:
                 waiting = self._waiting.get(service)
@@ -192,6 +203,27 @@ class Registry:
                     waiting.discard(arrived)
                     if not waiting:
                         del self._waiting[service]
+
+    async def _find_outside(self, finder: ServiceFinder, service: str | None, wait: float) -> None:
+        """Fold what the broker's own discovery finds: the services eventkit did not start
+        that have endpoints to call. eventkit's own are known by gossip (those of other
+        namespaces too answer ``$SRV``: their endpoints are marked, and one with no endpoint
+        cannot be told from an outside service with none, so neither is listed)."""
+        try:
+            found = await finder.find_services(service, wait=wait)
+        except Exception as exc:  # the broker's discovery is a bonus: a query still answers
+            log.warning("could not ask the broker for its services: %s", exc)
+            return
+        now = time.time()
+        for description in found:
+            if description.kind == "eventkit" or not description.endpoints:
+                continue
+            known = self.view.get(description.node_id)
+            if known is not None and known.kind == "eventkit":
+                continue
+            change = self.view.apply("announce", outside_record(description, ttl=self.ttl), now)
+            if change is not None:
+                self._emit(change)
 
     async def _publish_query(self, service: str | None) -> None:
         await self._publish(RegistryQuery(service=service), QUERY, None)

@@ -123,13 +123,15 @@ class RegistryView:
         return sorted({entry.node.service for entry in self._entries.values()})
 
     def services(self) -> list[ServiceInfo]:
-        """One :class:`ServiceInfo` per (name, version), ordered by name then version."""
-        groups: dict[tuple[str, str], list[NodeInfo]] = {}
+        """One :class:`ServiceInfo` per (name, version, kind), ordered by name then version."""
+        groups: dict[tuple[str, str, str], list[NodeInfo]] = {}
         for node in self.all():
-            groups.setdefault((node.service, node.version), []).append(node)
+            groups.setdefault((node.service, node.version, node.kind), []).append(node)
         return [
-            _service_info(name, version, groups[(name, version)])
-            for name, version in sorted(groups, key=lambda k: (k[0], _version_key(k[1])))
+            _service_info(name, version, groups[(name, version, kind)])
+            for name, version, kind in sorted(
+                groups, key=lambda k: (k[0], _version_key(k[1]), k[2])
+            )
         ]
 
     def describe(self, name: str) -> list[ServiceInfo]:
@@ -152,6 +154,7 @@ def _service_info(name: str, version: str, nodes: list[NodeInfo]) -> ServiceInfo
         metadata=shared,
         endpoints=[endpoints[k] for k in sorted(endpoints)],
         nodes=nodes,
+        kind=nodes[0].kind,
     )
 
 

@@ -28,6 +28,7 @@ from ..wire import (
     DeadlineExceeded,
     Headers,
     Message,
+    NotFound,
     RemoteError,
     ServiceUnavailable,
 )
@@ -40,6 +41,7 @@ from ._protocol import (
     CALLER_ADDRESS,
     DEADLINE,
     ENDPOINT,
+    ERROR,
     NO_RESPONDERS,
     OK,
     REPLY_TO,
@@ -265,7 +267,13 @@ class Caller:
                 attempt_deadline = now + (deadline - now) / (timeouts_left + 1)
             try:
                 return await self._attempt(
-                    service, node.id, body, headers, attempt_deadline, deadline
+                    service,
+                    node.id,
+                    body,
+                    headers,
+                    attempt_deadline,
+                    deadline,
+                    topic=self._topic_of(service, node, endpoint),
                 )
             except _NodeGone as exc:
                 log.debug("%s/%s: %s; trying another node", service, endpoint, exc)
@@ -295,6 +303,8 @@ class Caller:
         headers: dict[str, str],
         attempt_deadline: float,
         deadline: float,
+        *,
+        topic: str,
     ) -> Message:
         caller_id = self.node_id
         correlation = f"{self._prefix}{next(self._ids)}"
@@ -302,7 +312,7 @@ class Caller:
         self._pending[correlation] = (future, node_id)
         self.selector.acquire(node_id)
         message = Message(
-            node_topic(self.namespace, service, node_id),
+            topic,
             body,
             {**headers, REPLY_TO: self._inbox_prefix + correlation},
         )
@@ -324,6 +334,20 @@ class Caller:
         if reply.headers.get(NO_RESPONDERS):
             raise _NodeGone(f"no subscriber on {message.topic}")
         return reply
+
+    def _topic_of(self, service: str, node: NodeInfo, endpoint: str) -> str:
+        """Where a request for ``endpoint`` goes: the node's topic, or for a service eventkit
+        did not start (a NATS micro service), the subject its discovery gave the endpoint."""
+        if node.kind == "eventkit":
+            return node_topic(self.namespace, service, node.id)
+        for info in node.endpoints:
+            if info.name == endpoint and info.subject:
+                return info.subject
+        known = ", ".join(sorted(e.name for e in node.endpoints)) or "none"
+        raise NotFound(
+            f"service {service!r} ({node.kind}) has no endpoint {endpoint!r}; it has: {known}",
+            id=service,
+        )
 
     async def _discover(
         self, service: str, version: str | None, node_metadata: Mapping[str, str] | None
@@ -365,9 +389,12 @@ class Caller:
             try:
                 wire = pydantic_core.from_json(reply.body)
             except ValueError:
-                wire = {"code": status, "detail": reply.body.decode(errors="replace")}
-            if not isinstance(wire, dict):
-                wire = {"code": status, "detail": str(wire)}
+                wire = None
+            if not isinstance(wire, dict) or "detail" not in wire:
+                # A reply this kit did not write (a NATS micro service's): the error header
+                # says what failed, the body is whatever the service sent.
+                text = reply.body.decode(errors="replace")
+                wire = {"code": status, "detail": reply.headers.get(ERROR) or text}
             if not str(wire.get("code", "")).isdigit():
                 wire["code"] = 500  # a reply this kit did not write: still a typed error
             raise RemoteError.from_wire(wire)

@@ -195,7 +195,7 @@ async def test_publish_content_mode_flags(env: dict[str, str]) -> None:
             assert json.loads(msg.data) == {"n": 1}
             modes.append("binary")
         else:
-            assert not msg.headers
+            assert msg.headers == {"content-type": "application/cloudevents+json"}
             event = json.loads(msg.data)
             assert event["id"] == event_id and event["data"] == {"n": 1}
             modes.append("structured")

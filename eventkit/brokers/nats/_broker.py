@@ -65,6 +65,7 @@ from ._fastpath import make_client
 from ._headers import STRUCTURED_ONLY, to_nats
 from ._jetstream import DurableSubscription, js_publish
 from ._kv import open_bucket
+from ._micro_finder import find_services
 from ._service_api import ServiceApi
 from ._streams import ensure_stream, list_streams
 
@@ -449,6 +450,13 @@ class NatsBroker(BaseBroker):
         return await open_bucket(
             self._client(), bucket, history=history, replicas=replicas, timeout=timeout, where=url
         )
+
+    async def find_services(
+        self, name: str | None = None, *, wait: float = 0.5
+    ) -> list[ServiceDescription]:
+        """NATS micro services (and eventkit's own) that answer ``$SRV.INFO`` within ``wait``
+        seconds (see :mod:`._micro_finder`)."""
+        return await find_services(self, name, wait)
 
     async def _ensure_dead_letters(self) -> None:
         """Dead letters are kept (a stream with limits) as well as sent to core subscribers."""
