@@ -12,18 +12,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ..brokers.base import DeliveryPolicy
 from ..wire import ConfigError, validate_name, validate_pattern
 from ._handlers import HandlerSignature, inspect_handler
 from ._names import check_endpoint_name
 
-__all__ = ["Endpoint", "Router", "Subscriber", "endpoint", "subscribe"]
+__all__ = ["ACCEPTS", "Accept", "Endpoint", "Router", "Subscriber", "endpoint", "subscribe"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _MARK = "__eventkit_handlers__"
+
+
+Accept = Literal["cloudevents", "any"]
+ACCEPTS: tuple[Accept, ...] = ("cloudevents", "any")
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,10 @@ class Subscriber:
     ``queue``: share the work with other subscribers of the group (each event to one of
     them). ``durable``: at-least-once, redelivered on failure and dead-lettered after
     ``max_attempts``. ``concurrency``: handlers running at once; 1 (the default) keeps order.
+    ``accept``: ``"cloudevents"`` (the default) takes CloudEvents only and rejects anything
+    else as invalid; ``"any"`` also takes messages that are not CloudEvents (from plain
+    clients, FastStream, any producer): the body is the data of an Event whose attributes
+    come from the transport (type: the topic; a fresh id; source: the broker).
     """
 
     topic: str
@@ -41,10 +49,12 @@ class Subscriber:
     durable: str | None = None
     concurrency: int = 1
     max_attempts: int = 5
+    accept: Accept = "cloudevents"
     signature: HandlerSignature = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         validate_pattern(self.topic)
+        _check_accept(self.accept)
         if self.queue is not None:
             validate_name("queue group", self.queue)
         if self.durable is not None:
@@ -107,8 +117,11 @@ class Router:
         durable: str | None = None,
         concurrency: int = 1,
         max_attempts: int = 5,
+        accept: Accept = "cloudevents",
     ) -> Callable[[F], F]:
-        """Decorator: handle CloudEvents on ``topic`` (``*`` and ``>`` wildcards allowed)."""
+        """Decorator: handle CloudEvents on ``topic`` (``*`` and ``>`` wildcards allowed);
+        with ``accept="any"``, any message (see :class:`Subscriber`)."""
+        _check_accept(accept)
 
         def decorate(func: F) -> F:
             self.subscribers.append(
@@ -119,6 +132,7 @@ class Router:
                     durable=durable,
                     concurrency=concurrency,
                     max_attempts=max_attempts,
+                    accept=accept,
                 )
             )
             return func
@@ -178,6 +192,7 @@ class Router:
                             durable=mark.durable,
                             concurrency=mark.concurrency,
                             max_attempts=mark.max_attempts,
+                            accept=mark.accept,
                         )
                     )
                 else:
@@ -208,7 +223,16 @@ def _with_topic(sub: Subscriber, topic: str) -> Subscriber:
         durable=sub.durable,
         concurrency=sub.concurrency,
         max_attempts=sub.max_attempts,
+        accept=sub.accept,
     )
+
+
+def _check_accept(accept: str) -> None:
+    if accept not in ACCEPTS:
+        raise ConfigError(
+            f"accept={accept!r}: use 'cloudevents' (the default: CloudEvents only) or 'any' "
+            "(also messages that are not CloudEvents)"
+        )
 
 
 @dataclass(frozen=True)
@@ -218,6 +242,7 @@ class _SubscribeMark:
     durable: str | None
     concurrency: int
     max_attempts: int
+    accept: Accept = "cloudevents"
 
 
 @dataclass(frozen=True)
@@ -238,16 +263,18 @@ def subscribe(
     durable: str | None = None,
     concurrency: int = 1,
     max_attempts: int = 5,
+    accept: Accept = "cloudevents",
 ) -> Callable[[F], F]:
     """Mark a function or method as a subscriber; a service collects it with ``include``.
 
     The signature is checked here, so a bad one fails at import.
     """
     validate_pattern(topic)
+    _check_accept(accept)
 
     def decorate(func: F) -> F:
         inspect_handler(func, what="subscriber")
-        _mark(func, _SubscribeMark(topic, queue, durable, concurrency, max_attempts))
+        _mark(func, _SubscribeMark(topic, queue, durable, concurrency, max_attempts, accept))
         return func
 
     return decorate

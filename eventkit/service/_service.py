@@ -25,8 +25,9 @@ from ..discovery import Registry
 from ..observability import Telemetry, configure_logging, messaging_system
 from ..rpc import Context, Invocation, Middleware, RpcServer, compose, current_message
 from ..store import Store
-from ..wire import ConfigError, DeadLetter, InvalidEvent, Message, event_id_of
+from ..wire import ConfigError, DeadLetter, InvalidEvent, Message, PlainDecoder, event_id_of
 from ._client import Client, new_node_id
+from ._foreign import not_a_cloudevent_hint, source_of
 from ._observing import Observing
 from ._names import check_service_name, check_version
 from ._parts import node_info, procedure, service_description
@@ -432,8 +433,13 @@ class Service(Router):
         node_id, name, client = self.node_id, self.name, self._client
         # The common handler takes the data (or Event) alone: decode straight into its one
         # argument, without the general arrangement of data and Context.
-        decode = signature.decode if signature.data_param is not None else None
+        decode: Callable[[Message], Any] | None = (
+            signature.decode if signature.data_param is not None else None
+        )
+        if decode is not None and sub.accept == "any":
+            decode = PlainDecoder(signature.decode, source=source_of(self.broker))
         data_only = signature.data_only
+        strict = sub.accept == "cloudevents"
 
         async def on_message(message: Message) -> None:
             stats.received += 1
@@ -446,7 +452,10 @@ class Service(Router):
                 data = decode(message) if decode is not None else None
             except InvalidEvent as exc:
                 stats.invalid += 1
-                log.warning("%s: invalid event on %r: %s", signature.name, message.topic, exc)
+                hint = not_a_cloudevent_hint(message) if strict else ""
+                log.warning(
+                    "%s: invalid event on %r: %s%s", signature.name, message.topic, exc, hint
+                )
                 if failed is not None:
                     failed(exc)
                 if durable:

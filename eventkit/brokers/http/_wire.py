@@ -174,7 +174,27 @@ def foreign_messages(topic: str, body: bytes, headers: Headers) -> list[Message]
         )
     if headers["ce-specversion"] != "1.0":
         raise InvalidEvent(f"CloudEvents specversion {headers['ce-specversion']!r} is not 1.0")
+    if headers.get(CONTENT_TYPE) == _OCTETS and _is_json(body):
+        del headers[CONTENT_TYPE]  # the client's default for an untyped body: see _is_json
     return [Message(topic, body, headers)]
+
+
+_OCTETS = "application/octet-stream"
+
+
+def _is_json(body: bytes) -> bool:
+    """An event sent without a datacontenttype reaches us as ``application/octet-stream``:
+    HTTP clients (aiohttp, the cloudevents SDK over it) label an untyped body so. The JSON
+    event format reads an absent datacontenttype as JSON, so a JSON body so labelled is taken
+    as one without a type (a JSON subscriber reads it; ``bytes`` handlers get it as it came).
+    """
+    if not body:
+        return False
+    try:
+        pydantic_core.from_json(body)
+    except ValueError:
+        return False
+    return True
 
 
 def _json(body: bytes) -> Any:
