@@ -56,7 +56,7 @@ class PlainDecoder:
         except ValidationError as exc:
             raise InvalidEvent(
                 f"message on {message.topic!r} does not match {_type_name(codec.type)}: "
-                f"{exc.error_count()} error(s): {exc.errors(include_url=False)[:3]}"
+                f"{exc.error_count()} error(s): {_where(exc)}"
             ) from exc
         except ValueError as exc:
             raise InvalidEvent(f"message on {message.topic!r} is not valid JSON: {exc}") from exc
@@ -83,6 +83,14 @@ class PlainDecoder:
             except ValueError:
                 pass  # not JSON (read without a type)
         return codec.from_body(body, False), None
+
+
+def _where(exc: ValidationError) -> str:
+    """Where the body failed and why, without the values (they may be anyone's data)."""
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
+        for e in exc.errors(include_url=False, include_input=False)[:5]
+    )
 
 
 def _type_name(tp: Any) -> str:

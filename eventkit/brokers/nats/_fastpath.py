@@ -70,6 +70,8 @@ class FastHeaderClient(Client):
         stats["in_bytes"] += len(data)
         if not headers:
             parsed = None
+        elif headers == _STRUCTURED_BLOCK:  # a structured event's mark alone: nothing to parse
+            parsed = dict(STRUCTURED_ONLY)
         elif headers[8:9] == b" ":  # an inline status ("NATS/1.0 503"): nats-py's own parse
             parsed = await self._process_headers(headers)
         else:  # "NATS/1.0\r\n" then the header lines

@@ -49,6 +49,7 @@ STRUCTURED_ONLY: dict[str, str] = {CONTENT_TYPE: STRUCTURED}
 """The headers of a structured event with nothing else: one shared dict (never modified),
 so the client can send its header block as bytes made once."""
 _WS = " \t\r\n\x0b\x0c"
+_ERROR_LIMIT = 512  # a foreign service's error text, as far as eventkit keeps it
 
 
 def _altered(value: str) -> bool:
@@ -60,7 +61,7 @@ def to_nats(headers: dict[str, str]) -> dict[str, str] | None:
     if not headers:
         return None
     if "ce-specversion" in headers:
-        return _escaped(_binary_event(headers))
+        return _binary_event(headers)
     if REPLY_STATUS in headers:
         return _escaped(_failed_reply(headers))
     return _escaped(headers)
@@ -82,16 +83,40 @@ def _escaped(headers: dict[str, str]) -> dict[str, str]:
 
 def _binary_event(headers: dict[str, str]) -> dict[str, str]:
     """A binary-mode event's headers as the binding writes them (a new dict: the message's
-    own headers are left as they are)."""
+    own headers are left as they are).
+
+    The attributes a publisher repeats (source, type, subject, the content type) are
+    encoded once and remembered; the id and time, new with every event, are checked (one
+    regular-expression search each). An encoded value has no white space left, so only the
+    other headers are looked at for the ``eventkit-escaped`` rule."""
     out: dict[str, str] = {}
+    known = _ENCODED
+    loose = False
     for key, value in headers.items():
-        if key.startswith("ce-"):
+        if key in _PER_EVENT:
             out[key] = encode_header_value(value) if needs_encoding(value) else value
+        elif key.startswith("ce-"):
+            encoded = known.get(value)
+            out[key] = encoded if encoded is not None else _remember(value)
         elif key == CONTENT_TYPE:
-            out[DATACONTENTTYPE] = encode_header_value(value)
+            encoded = known.get(value)
+            out[DATACONTENTTYPE] = encoded if encoded is not None else _remember(value)
         else:
             out[key] = value
-    return out
+            loose = loose or _altered(value)
+    return _escaped(out) if loose else out
+
+
+_PER_EVENT = frozenset(("ce-id", "ce-time"))
+_ENCODED: dict[str, str] = {}
+_MAX_ENCODED = 4096
+
+
+def _remember(value: str) -> str:
+    if len(_ENCODED) >= _MAX_ENCODED:
+        _ENCODED.clear()
+    encoded = _ENCODED[value] = encode_header_value(value)
+    return encoded
 
 
 def _failed_reply(headers: dict[str, str]) -> dict[str, str]:
@@ -106,17 +131,27 @@ def from_nats(headers: dict[str, str] | None) -> dict[str, str]:
     takes over: it may be changed and returned)."""
     if not headers:
         return {}
-    for key in headers:  # eventkit's own keys are lower-case: then the dict is used as it is
-        if not key.islower():
+    encoded = False
+    for key, value in headers.items():  # eventkit's own keys are lower-case: then the dict
+        if not key.islower():  # is used as it is, with a binary event's values decoded
             break
+        if "%" in value or '"' in value:
+            encoded = True
     else:
         if ESCAPED not in headers:
-            return _event_in(headers, ()) if "ce-specversion" in headers else headers
+            if "ce-specversion" not in headers:
+                return headers
+            if encoded:
+                return _event_in(headers, ())
+            content_type = headers.pop(DATACONTENTTYPE, None)
+            if content_type is not None:
+                headers[CONTENT_TYPE] = content_type
+            return headers
     out = {k.lower(): v for k, v in headers.items() if not k.startswith(("Nats-", "Status"))}
     code = headers.get(MICRO_ERROR_CODE)
     if code is not None and REPLY_STATUS not in out:  # a NATS micro service's failed reply
         out[REPLY_STATUS] = code if code.strip().isdigit() else "500"
-        out[REPLY_ERROR] = headers.get(MICRO_ERROR, "")
+        out[REPLY_ERROR] = headers.get(MICRO_ERROR, "")[:_ERROR_LIMIT]
     escaped = out.pop(ESCAPED, None)
     done: tuple[str, ...] = ()
     if escaped:
