@@ -88,7 +88,7 @@ def decode_attributes(message: Message) -> tuple[dict[str, Any], Any, bool]:
     content_type = headers.get(CONTENT_TYPE)
     if content_type is not None:
         attrs["datacontenttype"] = content_type
-    return attrs, message.body, is_json(content_type)
+    return attrs, message.body, is_json(attrs.get("datacontenttype"))
 
 
 def is_json(content_type: Any) -> bool:
@@ -126,6 +126,17 @@ def _require(attrs: Mapping[str, Any], topic: str) -> None:
         )
 
 
+_CE_DATACONTENTTYPE = "ce-datacontenttype"
+
+
+def _content_type(headers: Headers) -> str | None:
+    """A binary event's datacontenttype: ``content-type`` (where eventkit and the HTTP and
+    AMQP bindings keep it), else a ``ce-datacontenttype`` header, which is the attribute
+    wherever it comes from (never an extension)."""
+    content_type = headers.get(CONTENT_TYPE)
+    return content_type if content_type is not None else headers.get(_CE_DATACONTENTTYPE)
+
+
 def event_from_headers(headers: Headers, data: Any) -> Event[Any]:
     """An Event straight from binary-mode headers whose required attributes were checked."""
     event: Event[Any] = Event.__new__(Event)
@@ -134,7 +145,7 @@ def event_from_headers(headers: Headers, data: Any) -> Event[Any]:
     event.type = headers["ce-type"]
     event.specversion = SPECVERSION
     time = event._time = headers.get("ce-time")
-    content_type = event.datacontenttype = headers.get(CONTENT_TYPE)
+    content_type = event.datacontenttype = _content_type(headers)
     subject = event.subject = headers.get("ce-subject")
     dataschema = event.dataschema = headers.get("ce-dataschema")
     extensions: dict[str, Any] = {}
@@ -143,7 +154,7 @@ def event_from_headers(headers: Headers, data: Any) -> Event[Any]:
     known = 4 + (time is not None) + (content_type is not None)
     if len(headers) > known + (subject is not None) + (dataschema is not None):
         for key, value in headers.items():
-            if key.startswith("ce-") and key[3:] not in CORE:
+            if key.startswith("ce-") and key[3:] not in CORE and key != _CE_DATACONTENTTYPE:
                 extensions[key[3:]] = value
     event.extensions = extensions
     event.data = data
@@ -195,7 +206,7 @@ class Decoder:
                 and headers.get("ce-type")
             ):
                 # Binary mode: no attribute dict to build and take apart.
-                content_type = headers.get(CONTENT_TYPE)
+                content_type = _content_type(headers)
                 json_body = content_type is None or content_type == JSON or is_json(content_type)
                 data = codec.from_body(message.body, json_body)
                 return event_from_headers(headers, data) if self.event else data

@@ -11,6 +11,7 @@ from cloudevents.core.bindings import http as ce_http
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel, ConfigDict
 
+from eventkit import wire
 from eventkit.service import inspect_handler
 from eventkit.wire import (
     Event,
@@ -230,3 +231,16 @@ def test_non_serializable_data_is_an_invalid_event_every_time() -> None:
     for _ in range(2):  # the second time, the headers for its class are already known
         with pytest.raises(InvalidEvent, match="not JSON-serializable"):
             encode(object())
+
+
+def test_ce_datacontenttype_is_the_attribute_wherever_it_comes_from() -> None:
+    """The NATS binding's header for datacontenttype, met on any transport, is the core
+    attribute (it decides how the data is read), never an extension."""
+    headers = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/s", "ce-type": "t"}
+    headers |= {"ce-datacontenttype": "text/plain", "ce-tenant": "acme"}
+    event = wire.decode_event(Message("t", b"hello", headers), str)
+    assert event.datacontenttype == "text/plain"
+    assert event.extensions == {"tenant": "acme"}
+    assert event.data == "hello"
+    with pytest.raises(InvalidEvent, match="not JSON"):
+        wire.decode_event(Message("t", b"hello", headers), dict)
