@@ -34,6 +34,7 @@ from ._protocol import (
     error_reply,
     node_topic,
     reply_topic,
+    request_topic,
     service_topic,
 )
 from ._server import Procedure, RequestObserver, RpcServer
@@ -70,5 +71,6 @@ __all__ = [
     "node_topic",
     "propagated_headers",
     "reply_topic",
+    "request_topic",
     "service_topic",
 ]

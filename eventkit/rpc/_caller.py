@@ -28,7 +28,6 @@ from ..wire import (
     DeadlineExceeded,
     Headers,
     Message,
-    NotFound,
     RemoteError,
     ServiceUnavailable,
 )
@@ -46,8 +45,8 @@ from ._protocol import (
     OK,
     REPLY_TO,
     STATUS,
-    node_topic,
     reply_topic,
+    request_topic,
 )
 
 __all__ = ["DEFAULT_TIMEOUT", "Caller"]
@@ -273,7 +272,7 @@ class Caller:
                     headers,
                     attempt_deadline,
                     deadline,
-                    topic=self._topic_of(service, node, endpoint),
+                    topic=request_topic(self.namespace, node, endpoint),
                 )
             except _NodeGone as exc:
                 log.debug("%s/%s: %s; trying another node", service, endpoint, exc)
@@ -334,20 +333,6 @@ class Caller:
         if reply.headers.get(NO_RESPONDERS):
             raise _NodeGone(f"no subscriber on {message.topic}")
         return reply
-
-    def _topic_of(self, service: str, node: NodeInfo, endpoint: str) -> str:
-        """Where a request for ``endpoint`` goes: the node's topic, or for a service eventkit
-        did not start (a NATS micro service), the subject its discovery gave the endpoint."""
-        if node.kind == "eventkit":
-            return node_topic(self.namespace, service, node.id)
-        for info in node.endpoints:
-            if info.name == endpoint and info.subject:
-                return info.subject
-        known = ", ".join(sorted(e.name for e in node.endpoints)) or "none"
-        raise NotFound(
-            f"service {service!r} ({node.kind}) has no endpoint {endpoint!r}; it has: {known}",
-            id=service,
-        )
 
     async def _discover(
         self, service: str, version: str | None, node_metadata: Mapping[str, str] | None

@@ -20,8 +20,8 @@ from __future__ import annotations
 import pydantic_core
 
 from ..brokers.base import NO_RESPONDERS, REPLY_BY, REPLY_ERROR, REPLY_STATUS, REPLY_TO
-from ..discovery import ADDRESS
-from ..wire import Message, RemoteError
+from ..discovery import ADDRESS, NodeInfo
+from ..wire import Message, NotFound, RemoteError
 
 __all__ = [
     "ADDRESS",
@@ -40,6 +40,7 @@ __all__ = [
     "error_reply",
     "node_topic",
     "reply_topic",
+    "request_topic",
     "service_topic",
 ]
 
@@ -76,6 +77,22 @@ def endpoint_topic(namespace: str, service: str, endpoint: str) -> str:
 def node_topic(namespace: str, service: str, node_id: str) -> str:
     """Where one node takes the requests meant for it."""
     return f"{namespace}.rpc.{service}.{node_id}"
+
+
+def request_topic(namespace: str, node: NodeInfo, endpoint: str) -> str:
+    """Where a request for ``endpoint`` goes: the node's own topic, or, for a service
+    eventkit did not start (a NATS micro service), the subject its discovery gave the
+    endpoint. Raises :class:`NotFound` when such a service has no such endpoint."""
+    if node.kind == "eventkit":
+        return node_topic(namespace, node.service, node.id)
+    for info in node.endpoints:
+        if info.name == endpoint and info.subject:
+            return info.subject
+    known = ", ".join(sorted(e.name for e in node.endpoints)) or "none"
+    raise NotFound(
+        f"service {node.service!r} ({node.kind}) has no endpoint {endpoint!r}; it has: {known}",
+        id=node.service,
+    )
 
 
 def reply_topic(namespace: str, node_id: str) -> str:

@@ -139,7 +139,10 @@ class Client:
         return self._registry
 
     async def services(self, *, wait: float = 0.5) -> list[ServiceInfo]:
-        """Every live service (one entry per name and version), after a registry query."""
+        """Every live service (one entry per name, version and kind), after a registry query.
+
+        On NATS this includes the NATS micro services that answer ``$SRV.INFO`` (kind
+        ``"nats-micro"``), which :meth:`call` reaches on the subjects they advertise."""
         registry = await self.get_registry()
         await registry.query(wait=wait)
         return registry.view.services()
