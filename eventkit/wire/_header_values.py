@@ -15,7 +15,7 @@ plain ASCII costs one search per attribute.
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote_to_bytes
 
 from ._errors import InvalidEvent
 
@@ -38,8 +38,8 @@ def decode_header_value(value: str) -> str:
         value = _unquote_strings(value)
     if "%" not in value:
         return value
-    try:
-        return unquote(value, errors="strict")
+    try:  # unquote_to_bytes: the same single round as unquote, in fewer Python steps
+        return unquote_to_bytes(value).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidEvent(
             f"a CloudEvents header value is percent-encoded bytes that are not UTF-8 "

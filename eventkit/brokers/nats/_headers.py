@@ -108,7 +108,8 @@ def _binary_event(headers: dict[str, str]) -> dict[str, str]:
 
 
 _PER_EVENT = frozenset(("ce-id", "ce-time"))
-_ENCODED: dict[str, str] = {}
+_ENCODED: dict[str, str] = {}  # attribute value -> as sent (values a publisher repeats)
+_DECODED: dict[str, str] = {}  # value as received -> attribute value (the same, inbound)
 _MAX_ENCODED = 4096
 
 
@@ -164,14 +165,22 @@ def from_nats(headers: dict[str, str] | None) -> dict[str, str]:
 
 def _event_in(headers: dict[str, str], done: tuple[str, ...]) -> dict[str, str]:
     """A binary-mode event's headers read by the binding's rules (changed in place)."""
+    known = _DECODED
     for key, value in headers.items():
         if ("%" in value or '"' in value) and key.startswith("ce-") and key not in done:
+            decoded = known.get(value)
+            if decoded is not None:
+                headers[key] = decoded
+                continue
             try:
-                headers[key] = decode_header_value(value)
+                headers[key] = decoded = decode_header_value(value)
             except InvalidEvent as exc:
                 del headers["ce-specversion"]
                 headers[UNREADABLE] = f"header {key}: {exc}"
                 return headers
+            if len(known) >= _MAX_ENCODED:
+                known.clear()
+            known[value] = decoded
     content_type = headers.pop(DATACONTENTTYPE, None)
     if content_type is not None:
         headers[CONTENT_TYPE] = content_type
