@@ -5,14 +5,16 @@
 Not a test. Two measurements in one run:
 
 1. End to end, typed: ``count`` events to a service whose handler takes
-   ``Event[OrderPlaced]``, publish and delivered rates, variants interleaved, medians, each
-   as a ratio to the first row (the wire form eventkit used before it followed the
-   binding's 1.0.3 rules: the structured event with no header block):
+   ``Event[OrderPlaced]`` (publisher and subscriber in one process, as in nats_pubsub),
+   publish and delivered rates, variants interleaved, medians, each as a ratio to the first
+   row (the wire form eventkit used before it followed the binding's 1.0.3 rules):
 
-   - ``raw, structured, no header``: nats-py publishes eventkit's structured body alone;
-   - ``raw, structured + content-type``: the same body with the binding's mark of
-     structured mode (``content-type: application/cloudevents+json``), eventkit's default;
-   - ``eventkit structured``: ``kit.publish`` (the default);
+   - ``eventkit structured, unmarked``: eventkit's encoding sent by its client with no
+     header block (the old form);
+   - ``eventkit structured (marked)``: ``kit.publish``, the default: the same body with the
+     binding's mark of structured mode (``content-type: application/cloudevents+json``);
+   - ``raw, structured, no header`` / ``+ content-type``: plain nats-py publishing
+     pre-encoded structured bodies without and with the mark (nats-py encodes the header);
    - ``eventkit binary``: ``kit.publish(..., structured=False)`` (``ce-*`` headers);
    - ``eventkit binary, encoded``: the same with a subject that must be percent-encoded.
 
@@ -39,7 +41,7 @@ from eventkit import Event, Service
 from eventkit.brokers.nats import NatsBroker
 from eventkit.brokers.nats._embedded import EmbeddedNats
 from eventkit.brokers.nats._headers import from_nats, to_nats
-from eventkit.wire import to_message
+from eventkit.wire import now_iso, to_message
 
 from .nats_pubsub import Done, OrderPlaced, _order, _reachable
 
@@ -106,10 +108,37 @@ def _eventkit(structured: bool, subject: str | None = None) -> Round:
     return one
 
 
+def _unmarked() -> Round:
+    """eventkit's client and encoding, the structured event sent without the binding's mark
+    (the form before 1.0.3): the same work as ``eventkit structured`` but the header block."""
+
+    async def one(url: str, count: int) -> tuple[float, float]:
+        topic = f"bench.bind.{uuid.uuid4().hex[:8]}"
+        done = Done(count)
+        async with AsyncExitStack() as stack:
+            await _consumer(url, topic, done, stack)
+            kit = await stack.enter_async_context(eventkit.connect(url))
+            nc = kit.broker._client()  # type: ignore[attr-defined]
+            start = time.perf_counter()
+            for i in range(count):
+                message = to_message(
+                    topic, _order(i), id=f"e-{i}", source=kit.source, type=topic,
+                    time=now_iso(), structured=True,
+                )  # fmt: skip
+                await nc.publish(topic, message.body)
+            await nc.flush()
+            published = time.perf_counter()
+            end = await done.wait()
+        return count / (published - start), count / (end - start)
+
+    return one
+
+
 VARIANTS: dict[str, Round] = {
+    "eventkit structured, unmarked": _unmarked(),
+    "eventkit structured (marked)": _eventkit(structured=True),
     "raw, structured, no header": _raw(header=False),
     "raw, structured + content-type": _raw(header=True),
-    "eventkit structured": _eventkit(structured=True),
     "eventkit binary": _eventkit(structured=False, subject="o-1"),
     "eventkit binary, encoded": _eventkit(structured=False, subject=ENCODED_SUBJECT),
 }
