@@ -7,12 +7,32 @@ chooses it per subscription, so the default path (CloudEvents only) is unchanged
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..brokers import Broker
-from ..wire import Message, is_cloudevent
+from ..wire import InvalidEvent, Message, PlainDecoder, is_cloudevent
+from ._router import Subscriber
 
-__all__ = ["not_a_cloudevent_hint", "source_of"]
+__all__ = ["decoder_of", "explain_invalid", "not_a_cloudevent_hint", "source_of"]
+
+
+def decoder_of(sub: Subscriber, broker: Broker) -> Callable[[Message], Any] | None:
+    """How ``sub`` reads a message into its handler's data (None: the handler takes none):
+    the handler's :class:`~eventkit.wire.Decoder`, wrapped for ``accept="any"``."""
+    signature = sub.signature
+    if signature.data_param is None:
+        return None
+    if sub.accept == "any":
+        return PlainDecoder(signature.decode, source=source_of(broker))
+    return signature.decode
+
+
+def explain_invalid(error: InvalidEvent, message: Message, accept: str) -> str:
+    """The reason a subscriber logs for an invalid message, with how to opt in when a strict
+    one got something that is no CloudEvent at all."""
+    return f"{error}{not_a_cloudevent_hint(message)}" if accept == "cloudevents" else str(error)
 
 
 def source_of(broker: Broker) -> str:

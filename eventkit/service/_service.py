@@ -25,11 +25,11 @@ from ..discovery import Registry
 from ..observability import Telemetry, configure_logging, messaging_system
 from ..rpc import Context, Invocation, Middleware, RpcServer, compose, current_message
 from ..store import Store
-from ..wire import ConfigError, DeadLetter, InvalidEvent, Message, PlainDecoder, event_id_of
+from ..wire import ConfigError, DeadLetter, InvalidEvent, Message, event_id_of
 from ._client import Client, new_node_id
-from ._foreign import not_a_cloudevent_hint, source_of
-from ._observing import Observing
+from ._foreign import decoder_of, explain_invalid
 from ._names import check_service_name, check_version
+from ._observing import Observing
 from ._parts import node_info, procedure, service_description
 from ._router import Endpoint, Router, Subscriber
 from ._settings import Settings
@@ -82,8 +82,7 @@ class Service(Router):
         telemetry: Telemetry | None = None,
     ) -> None:
         super().__init__()
-        self.name = check_service_name(name)
-        self.version = check_version(version)
+        self.name, self.version = check_service_name(name), check_version(version)
         self.description = description
         self.metadata = dict(metadata or {})
         self._broker_arg = broker
@@ -295,7 +294,6 @@ class Service(Router):
         if self.store.declared:  # a store without a backend stops the start, with the reason
             await self.store.open()
         observing = self.observing
-        advertiser = broker if isinstance(broker, ServiceAdvertiser) else None
         rpc = self._rpc = RpcServer(
             broker,
             namespace=settings.namespace,
@@ -306,10 +304,10 @@ class Service(Router):
             middleware=self.middleware,
             policy=self.rpc_policy,
             observer=observing.requests(self.name, self.endpoints) if observing else None,
-            endpoint_topics=advertiser is not None,
+            endpoint_topics=isinstance(broker, ServiceAdvertiser),
         )
         await rpc.start()
-        if advertiser is not None:
+        if isinstance(broker, ServiceAdvertiser):
             description = service_description(
                 namespace=settings.namespace,
                 service=self.name,
@@ -320,7 +318,7 @@ class Service(Router):
                 endpoints=self.endpoints,
                 rpc=rpc,
             )
-            self._advertised = await advertiser.advertise(description)
+            self._advertised = await broker.advertise(description)
         # The record is made once: endpoints and subscriptions are fixed by now, so every
         # heartbeat repeats the same record and peers see no change.
         record = node_info(
@@ -433,13 +431,8 @@ class Service(Router):
         node_id, name, client = self.node_id, self.name, self._client
         # The common handler takes the data (or Event) alone: decode straight into its one
         # argument, without the general arrangement of data and Context.
-        decode: Callable[[Message], Any] | None = (
-            signature.decode if signature.data_param is not None else None
-        )
-        if decode is not None and sub.accept == "any":
-            decode = PlainDecoder(signature.decode, source=source_of(self.broker))
+        decode = decoder_of(sub, self.broker)
         data_only = signature.data_only
-        strict = sub.accept == "cloudevents"
 
         async def on_message(message: Message) -> None:
             stats.received += 1
@@ -452,10 +445,8 @@ class Service(Router):
                 data = decode(message) if decode is not None else None
             except InvalidEvent as exc:
                 stats.invalid += 1
-                hint = not_a_cloudevent_hint(message) if strict else ""
-                log.warning(
-                    "%s: invalid event on %r: %s%s", signature.name, message.topic, exc, hint
-                )
+                why = explain_invalid(exc, message, sub.accept)
+                log.warning("%s: invalid event on %r: %s", signature.name, message.topic, why)
                 if failed is not None:
                     failed(exc)
                 if durable:
