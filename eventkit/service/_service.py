@@ -7,27 +7,26 @@ the drain timeout, and closes the broker. ``run()`` does both around SIGINT/SIGT
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
 import anyio
 
 from ..brokers import Broker, DeliveryPolicy, MessageHandler, Subscription, from_url
-from ..brokers.base import ServiceAdvertiser, being_cancelled, stop_all
+from ..brokers.base import ServiceAdvertiser, stop_all
 from ..discovery import Registry
 from ..observability import Telemetry, configure_logging, messaging_system
-from ..rpc import Context, Invocation, Middleware, RpcServer, compose, current_message
+from ..rpc import Middleware, RpcServer
 from ..store import Store
-from ..wire import ConfigError, DeadLetter, InvalidEvent, Message, event_id_of
+from ..wire import ConfigError
 from ._client import Client, new_node_id
-from ._foreign import decoder_of, explain_invalid
+from ._delivery import ServiceStats, subscriber_handler
+from ._foreign import decoder_of
 from ._names import check_service_name, check_version
 from ._observing import Observing
 from ._parts import node_info, procedure, service_description
@@ -39,16 +38,6 @@ __all__ = ["Service", "ServiceStats"]
 log = logging.getLogger("eventkit.service")
 
 Hook = Callable[[], Any]
-
-
-@dataclass
-class ServiceStats:
-    """Counters of what the service's subscribers saw (cheap: one increment per message)."""
-
-    received: int = 0
-    handled: int = 0
-    failed: int = 0
-    invalid: int = 0
 
 
 class Service(Router):
@@ -406,95 +395,18 @@ class Service(Router):
         """Publish a CloudEvent from this service (source ``/services/{name}/{node_id}``)."""
         return await self.client.publish(topic, data, **kwargs)
 
-    # -- delivery ------------------------------------------------------------------------
-
     def _message_handler(
         self, sub: Subscriber, failed: Callable[[BaseException], None] | None = None
     ) -> MessageHandler:
         """The broker-level handler for one subscriber, built once at start. ``failed``
         (telemetry's, when on) hears of each failure the handler deals with itself."""
-        signature = sub.signature
-        durable = sub.durable is not None
-        wants_context = signature.context_param is not None or bool(self.middleware)
-        stats = self.stats
-        func = signature.caller()
-        arrange = signature.arrange
-        chain = None
-        if self.middleware:
-            # Middleware sees the decoded data (or Event) as ``request``, as it does for
-            # endpoints, and may replace it: the handler gets what the chain passes on.
-            async def final(invocation: Invocation) -> Any:
-                return await func(*arrange(invocation.request, invocation.context))
-
-            chain = compose(self.middleware, final)
-
-        node_id, name, client = self.node_id, self.name, self._client
-        # The common handler takes the data (or Event) alone: decode straight into its one
-        # argument, without the general arrangement of data and Context.
-        decode = decoder_of(sub, self.broker)
-        data_only = signature.data_only
-
-        async def on_message(message: Message) -> None:
-            stats.received += 1
-            ctx = (
-                Context(message, node_id=node_id, service=name, client=client)
-                if wants_context
-                else None
-            )
-            try:
-                data = decode(message) if decode is not None else None
-            except InvalidEvent as exc:
-                stats.invalid += 1
-                why = explain_invalid(exc, message, sub.accept)
-                log.warning("%s: invalid event on %r: %s", signature.name, message.topic, why)
-                if failed is not None:
-                    failed(exc)
-                if durable:
-                    raise DeadLetter(str(exc)) from None
-                return
-            token = current_message.set(message)
-            try:
-                if chain is not None:
-                    await chain(Invocation("subscriber", sub.topic, message, ctx, data))
-                elif data_only:
-                    await func(data)
-                else:
-                    await func(*arrange(data, ctx))
-            except asyncio.CancelledError as exc:
-                if being_cancelled():
-                    raise
-                stats.failed += 1  # the handler's own cancelled await: a failure like any
-                log.error(
-                    "%s failed on %r: a task it awaited was cancelled",
-                    signature.name,
-                    message.topic,
-                )
-                if failed is not None:
-                    failed(exc)
-                if durable:
-                    raise RuntimeError("the handler was cancelled from inside") from exc
-            except DeadLetter as exc:
-                stats.failed += 1
-                if failed is not None:
-                    failed(exc)
-                raise
-            except Exception as exc:
-                stats.failed += 1
-                if failed is not None:
-                    failed(exc)
-                log.exception(
-                    "%s failed on %r (event %s, attempt %d)",
-                    signature.name,
-                    message.topic,
-                    event_id_of(message),
-                    message.attempt,
-                )
-                if durable:
-                    raise
-            else:
-                stats.handled += 1
-            finally:
-                current_message.reset(token)
-
-        on_message._eventkit_guarded = True  # type: ignore[attr-defined]  # it guards itself
-        return on_message
+        return subscriber_handler(
+            sub,
+            decode=decoder_of(sub, self.broker),
+            node_id=self.node_id,
+            service=self.name,
+            client=self._client,
+            middleware=self.middleware,
+            stats=self.stats,
+            failed=failed,
+        )
