@@ -1,10 +1,11 @@
 """The caller's handle on one stream: iterate the items, send items, close, cancel.
 
 ``kit.stream(...)`` returns a :class:`Stream` at once; it opens on first use (the first
-``__anext__``, ``send()`` or ``async with``). Taking items grants the node more credit (once
-half the window was taken), so a caller that stops reading stops the node's handler after at
-most one window. A handle dropped while its stream runs (a ``break`` out of ``async for``)
-cancels the stream, so the node's handler never outlives the loop that read it.
+``__anext__``, ``send()`` or ``async with``). An item counts as taken when the reader comes
+back for the next one, and taking grants the node more credit (once half the window was
+taken), so a reader that stops, or is slow with each item, holds the node's handler to at
+most one window ahead of it. A handle dropped while its stream runs (a ``break`` out of
+``async for``) cancels the stream, so the node's handler never outlives the loop that read it.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Stream(Generic[T]):
     __slots__ = (
         "_caller",
         "_decode",
+        "_held",
         "_index",
         "_items",
         "_lock",
@@ -59,6 +61,8 @@ class Stream(Generic[T]):
         self._decode: Callable[[bytes], Any] = caller.validator(spec.response)
         self._items: list[Any] = []
         self._index = 0
+        self._held = False
+        """An item was handed out and not yet counted as taken (it is, on the next call)."""
         self._lock = anyio.Lock()
         self._send_closed = False
 
@@ -87,18 +91,23 @@ class Stream(Generic[T]):
         return self
 
     async def __anext__(self) -> T:
-        index = self._index
-        if index < len(self._items):
-            self._index = index + 1
-            state = self._state
+        state = self._state
+        if self._held:
+            # The item handed out last time is done with now: it counts toward the credit.
+            self._held = False
             assert state is not None
-            if state.failure is not None:
-                raise state.failure
             inbound = state.inbound
             inbound.taken += 1
             grant = inbound.credit_due()
             if grant is not None:
                 await self._caller.grant(state, grant)
+        index = self._index
+        if index < len(self._items):
+            assert state is not None
+            if state.failure is not None:
+                raise state.failure
+            self._index = index + 1
+            self._held = True
             item: T = self._items[index]
             return item
         return await self._next_batch()

@@ -26,6 +26,7 @@ from .._tasks import TaskHost
 from ..brokers.base import Broker
 from ..discovery import NodeInfo, Selector
 from ..wire import (
+    BadRequest,
     BrokerClosed,
     DeadlineExceeded,
     EventKitError,
@@ -173,6 +174,13 @@ class StreamCaller:
         tried: set[str] = set()
         while True:
             node = await self._choose(service, endpoint, spec.version, spec.node_metadata, tried)
+            for info in node.endpoints:
+                if info.name == endpoint and info.stream is None:
+                    raise BadRequest(
+                        f"{service}/{endpoint} is not a streaming endpoint: call it with "
+                        "kit.call()",
+                        id=self.node_id,
+                    )
             correlation = f"{self._prefix}{next(self._ids)}"
             reply_to = self._inbox_prefix + correlation
             topic = stream_topic(self.namespace, service, node.id)

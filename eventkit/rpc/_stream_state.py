@@ -266,11 +266,12 @@ class ServedStream:
 class RequestItems:
     """The items a caller sends on a client or bidi stream, as its handler iterates them.
 
-    Each item taken counts toward the caller's credit: once half the window was taken, the
-    server grants more. Items that fail the endpoint's model raise :class:`BadRequest`.
+    An item counts as taken when the handler comes back for the next one; once half the
+    window was taken, the server grants the caller more credit. Items that fail the
+    endpoint's model raise :class:`BadRequest`.
     """
 
-    __slots__ = ("_codec", "_grant", "_index", "_items", "_stream")
+    __slots__ = ("_codec", "_grant", "_held", "_index", "_items", "_stream")
 
     def __init__(
         self,
@@ -283,6 +284,7 @@ class RequestItems:
         self._codec = codec
         self._items: list[Any] = []
         self._index = 0
+        self._held = False
 
     def __aiter__(self) -> RequestItems:
         return self
@@ -291,6 +293,12 @@ class RequestItems:
         stream = self._stream
         inbound = stream.inbound
         assert inbound is not None
+        if self._held:  # the item handed out last time is done with: it counts as taken
+            self._held = False
+            inbound.taken += 1
+            grant = inbound.credit_due()
+            if grant is not None:
+                await self._grant(stream, grant)
         while self._index >= len(self._items):
             if inbound.batches:
                 count, body = inbound.batches.popleft()
@@ -301,10 +309,7 @@ class RequestItems:
                 await stream.items.wait()
         item = self._items[self._index]
         self._index += 1
-        inbound.taken += 1
-        grant = inbound.credit_due()
-        if grant is not None:
-            await self._grant(stream, grant)
+        self._held = True
         return item
 
     def _decode(self, body: bytes, count: int) -> list[Any]:
