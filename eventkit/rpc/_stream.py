@@ -98,9 +98,10 @@ class Stream(Generic[T]):
             assert state is not None
             inbound = state.inbound
             inbound.taken += 1
-            grant = inbound.credit_due()
-            if grant is not None:
-                await self._caller.grant(state, grant)
+            if inbound.taken >= inbound.grant_at:
+                grant = inbound.credit_due()
+                if grant is not None:
+                    await self._caller.grant(state, grant)
         index = self._index
         if index < len(self._items):
             assert state is not None

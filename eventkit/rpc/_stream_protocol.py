@@ -131,6 +131,7 @@ class Inbound:
     __slots__ = (
         "batches",
         "end",
+        "grant_at",
         "granted",
         "held",
         "peer_sent",
@@ -145,6 +146,9 @@ class Inbound:
         self.window = window
         self.threshold = max(1, window // 2)
         self.granted = window
+        self.grant_at = self.threshold
+        """Once ``taken`` reaches this, :meth:`credit_due` has a grant (readers check it
+        before calling, which saves a call per item)."""
         self.taken = 0
         self.received = 0
         """Every item up to this number has arrived."""
@@ -205,6 +209,7 @@ class Inbound:
         grant = self.taken + self.window
         if grant - self.granted >= self.threshold:
             self.granted = grant
+            self.grant_at = grant - self.window + self.threshold
             return grant
         return None
 

@@ -323,22 +323,24 @@ class StreamServer:
     async def _produce(self, stream: ServedStream, request: Any, ctx: Context | None) -> None:
         """Resume the handler for each item only while the caller's credit allows one."""
         iterator = stream.procedure.open(request, ctx)
+        next_item = iterator.__anext__
         outbound, credit, wake_pump = stream.outbound, stream.credit, stream.wake_pump
         pending = outbound.pending
         clock = time.monotonic
-        burst = clock()
+        burst = 0.0
         try:
             while True:
-                while not outbound.room():
+                while outbound.produced >= outbound.granted:
                     await credit.wait()
                 try:
-                    item = await iterator.__anext__()
+                    item = await next_item()
                 except StopAsyncIteration:
                     return
-                if not pending:
+                if not pending:  # the pump waits only on an empty queue: wake it once
+                    wake_pump.set()
                     burst = clock()
-                outbound.push(item)
-                wake_pump.set()
+                pending.append(item)
+                outbound.produced += 1
                 # A handler that produces without pausing lets the pump send now and then.
                 if len(pending) >= MAX_BATCH or clock() - burst > FLUSH_AFTER:
                     await anyio.lowlevel.checkpoint()

@@ -61,6 +61,7 @@ def test_credit_is_granted_once_half_the_window_was_taken() -> None:
     inbound.taken = 4
     assert inbound.credit_due() == 12
     assert inbound.credit_due() is None
+    assert inbound.grant_at == 8  # the next grant is due once 8 were taken
     inbound.taken = 8
     assert inbound.credit_due() == 16
     one = Inbound(window=1)
