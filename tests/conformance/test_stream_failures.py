@@ -213,3 +213,19 @@ async def drain(stream: Stream[Any], into: list[Any]) -> None:
     """Read ``stream`` to its end (or its error) into ``into``."""
     async for item in stream:
         into.append(item)
+
+
+async def test_a_stopping_node_cuts_its_streams(target: Target) -> None:
+    ns = f"st{uuid.uuid4().hex[:10]}"
+    probe = Probe(ns)
+    svc = ticker(ns, probe)
+    await svc.start(broker=target.new_broker())
+    async with client(target, ns) as kit:
+        await known(kit, "ticker")
+        stream = kit.stream("ticker", "Ticker.Count", Count(n=10**9, pause=0.005))
+        await anext(stream)
+        await svc.stop()  # does not wait for the stream: it is cut, and the caller told
+        assert probe.finished.is_set()
+        assert probe.ended_by in ("GeneratorExit", "CancelledError")
+        with anyio.fail_after(SLACK), pytest.raises(ServiceUnavailable, match="stopped"):
+            await drain(stream, [])
