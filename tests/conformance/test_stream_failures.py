@@ -172,7 +172,8 @@ async def test_a_serving_node_that_dies_fails_the_stream_within_the_heartbeat_bo
         try:
             async with client(target, ns) as kit:
                 await known(kit, "ticker")
-                stream = kit.stream("ticker", "Ticker.Count", Count(n=10**9, pause=0.005))
+                count = Count(n=10**9, pause=0.005)
+                stream = kit.stream("ticker", "Ticker.Count", count, heartbeat=HEARTBEAT)
                 await anext(stream)
                 await svc.broker.close()
                 with anyio.fail_after(BOUND + SLACK), pytest.raises(ServiceUnavailable):
