@@ -28,6 +28,7 @@ from ..discovery import NodeInfo, Selector
 from ..wire import (
     BadRequest,
     BrokerClosed,
+    ConfigError,
     DeadlineExceeded,
     EventKitError,
     Message,
@@ -161,7 +162,7 @@ class StreamCaller:
     async def _open(self, spec: StreamSpec, request: Any, metadata: dict[str, str]) -> CallerStream:
         service, endpoint = spec.service, spec.endpoint
         if not 1 <= spec.window <= MAX_WINDOW:
-            raise ValueError(f"window must be from 1 to {MAX_WINDOW} items, got {spec.window}")
+            raise ConfigError(f"window must be from 1 to {MAX_WINDOW} items, got {spec.window}")
         body = pydantic_core.to_json(request)
         headers = self._outgoing(metadata or None)
         headers[ENDPOINT] = endpoint

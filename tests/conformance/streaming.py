@@ -29,7 +29,7 @@ BOUND = 3.5 * HEARTBEAT
 class Count(BaseModel):
     n: int
     fail_after: int | None = None
-    """Raise Conflict before yielding item number ``fail_after`` (0-based)."""
+    """Raise Gone before yielding item number ``fail_after`` (0-based)."""
     pause: float = 0.0
     """Seconds to sleep after each item."""
 
@@ -38,9 +38,12 @@ class Tick(BaseModel):
     n: int
 
 
-class Conflict(RemoteError):
-    code = 409
-    status = "Conflict"
+class Gone(RemoteError):
+    """A handler's own error type (one code per class across the test session: the caller
+    rebuilds the first class registered for a code)."""
+
+    code = 410
+    status = "Gone"
 
 
 class Probe:
@@ -75,7 +78,7 @@ def ticker(ns: str, probe: Probe) -> Service:
         try:
             for i in range(req.n):
                 if req.fail_after == i:
-                    raise Conflict(f"stopped at {i}")
+                    raise Gone(f"stopped at {i}")
                 probe.produced = i + 1
                 probe.max_lead = max(probe.max_lead, probe.produced - probe.taken)
                 yield Tick(n=i)

@@ -25,8 +25,8 @@ from eventkit import DeadlineExceeded, InternalError, ServiceUnavailable, Stream
 from .streaming import (
     BOUND,
     HEARTBEAT,
-    Conflict,
     Count,
+    Gone,
     Probe,
     Tick,
     client,
@@ -69,11 +69,11 @@ async def test_an_error_mid_stream_arrives_typed_after_the_items_before_it(
     async with streaming(target) as (kit, _):
         got: list[Tick] = []
         stream = kit.stream("ticker", "Ticker.Count", Count(n=10, fail_after=5), response=Tick)
-        with pytest.raises(Conflict) as raised:
+        with pytest.raises(Gone) as raised:
             await drain(stream, got)
         assert [tick.n for tick in got] == [0, 1, 2, 3, 4]
         assert (raised.value.code, raised.value.detail, raised.value.id) == (
-            409,
+            410,
             "stopped at 5",
             "ticker",
         )
