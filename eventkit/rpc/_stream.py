@@ -163,15 +163,15 @@ class Stream(Generic[T]):
                 raise state.failure
             if state.cancelled:
                 raise StreamClosed(f"{state.endpoint}: the stream was cancelled")
-            if state.inbound.end is not None:
-                if state.error is not None:
-                    raise state.error
-                raise StreamClosed(f"{state.endpoint} ended the stream; it takes no more items")
             if state.kind == "server":
                 raise StreamClosed(
                     f"{state.endpoint} streams to the caller only: it takes its one request "
                     "when the stream opens, not items"
                 )
+            if state.inbound.end is not None:
+                if state.error is not None:
+                    raise state.error
+                raise StreamClosed(f"{state.endpoint} ended the stream; it takes no more items")
             if outbound.room():
                 break
             await state.credit.wait()
