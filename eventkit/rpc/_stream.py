@@ -192,7 +192,9 @@ class Stream(Generic[T]):
     # -- ending ----------------------------------------------------------------------------
 
     async def cancel(self) -> None:
-        """Give up the stream: the node cancels its handler (whose ``finally`` runs)."""
+        """Give up the stream: the node cancels its handler (whose ``finally`` runs), and
+        iteration here ends (items already taken in are dropped)."""
+        self._items, self._index, self._held = [], 0, False
         if self._state is not None:
             await self._caller.cancel(self._state)
 
