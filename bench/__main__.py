@@ -8,6 +8,8 @@ prints a Markdown table of medians with min-max and the ratio of each to the raw
     python -m bench --quick                 # a tenth of the counts, 3 rounds (~1-2 min)
     python -m bench --broker nats --only rpc-seq --only rpc-conc
     python -m bench --loop both --json bench.json
+    python -m bench --broker nats --only stream   # one stream's items/s, and the sender's
+                                                  # memory when its reader stalls
 
 Servers: NATS at 127.0.0.1:4222 (an embedded nats-server when none answers) and RabbitMQ at
 127.0.0.1:5672; a broker whose server does not answer is skipped with a note. Everything the
@@ -36,12 +38,23 @@ from . import (
     scenarios_nats,
     scenarios_rabbitmq,
     scenarios_store,
+    stream_rss,
 )
 from .payload import SIZE
 from .runner import Env, Row, Scenario, run_scenario, table, write_json
 
 BROKERS = ("nats", "rabbitmq", "http", "memory")
-SCENARIOS = ("pubsub", "fanout", "queue", "durable", "rpc-seq", "rpc-conc", "kv-put", "kv-get")
+SCENARIOS = (
+    "pubsub",
+    "fanout",
+    "queue",
+    "durable",
+    "stream",
+    "rpc-seq",
+    "rpc-conc",
+    "kv-put",
+    "kv-get",
+)
 LIBRARIES = ("eventkit", "nats-py", "aio-pika", "aiormq", "aiohttp", "pydantic", "faststream")
 
 
@@ -201,6 +214,9 @@ def main(argv: list[str] | None = None) -> None:
                 return await run_all(scenarios, env, args, loop)
 
             rows += _run(loop, go)
+        if any(sc.broker == "nats" and sc.name == "stream" for sc in scenarios):
+            stalled = 3.0 if args.quick else 5.0
+            meta["stream_rss"] = asyncio.run(stream_rss.measure(args.nats, stalled))
     finally:
         if embedded is not None:
             embedded.stop()
@@ -213,6 +229,9 @@ def main(argv: list[str] | None = None) -> None:
     for sc in scenarios:
         if sc.note:
             print(f"- {sc.broker} {sc.name}: {sc.note}")
+    if "stream_rss" in meta:
+        print(f"\nA stream's sender when its reader stalls ({stream_rss.ITEM_BYTES:,}-byte items):")
+        print(stream_rss.table(meta["stream_rss"]))
     if args.json:
         write_json(args.json, rows, meta)
         print(f"\nwrote {args.json}")

@@ -129,3 +129,38 @@ async def rpc(
             return await timed_calls(count, callers, call)
 
         yield one
+
+
+@asynccontextmanager
+async def items(target: Target, env: Env) -> AsyncIterator[Round]:
+    """One stream of ``count`` items from a streaming endpoint (``Bench.Items`` yields a
+    ``Payload`` model per item), read by ``async for`` over ``kit.stream``, validated."""
+    name = f"bench-items-{uuid.uuid4().hex[:8]}"
+    svc = Service(name)
+
+    @svc.endpoint("Bench.Items")
+    async def produce(count: int) -> AsyncIterator[Payload]:
+        for i in range(count):
+            yield as_model(i)
+
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(target.cleanup, env, name, None)
+        await svc.start(broker=target.broker(env))
+        stack.push_async_callback(svc.stop)
+        kit = await stack.enter_async_context(eventkit.Client(target.broker(env)))
+        with anyio.fail_after(SETTLE_TIMEOUT):
+            while not await kit.describe(name, wait=0.2):
+                await anyio.sleep(0.1)
+
+        async def one(count: int) -> dict[str, float]:
+            seen = 0
+            last = ""
+            start = time.perf_counter()
+            async for item in kit.stream(name, "Bench.Items", count, response=Payload):
+                seen += 1
+                last = item.order_id
+            elapsed = time.perf_counter() - start
+            assert seen == count and last == f"o-{count - 1:08d}"
+            return {"rate": count / elapsed}
+
+        yield one

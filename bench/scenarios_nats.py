@@ -223,6 +223,19 @@ def scenarios(faststream: Any | None) -> list[Scenario]:
         ),
         Scenario(
             "nats",
+            "stream",
+            "stream of items to a caller",
+            100_000,
+            "items/s",
+            [
+                Impl("raw", LABEL, lambda e: raw_stream(e, subscribers=1, queue=False)),
+                Impl("eventkit", "eventkit", lambda e: ek.items(t, e)),
+            ],
+            note="raw: nats-py publishes each item to an inbox subscribed on another connection; "
+            "eventkit: one stream from an endpoint that yields models (credit, batching)",
+        ),
+        Scenario(
+            "nats",
             "rpc-seq",
             "sequential RPC",
             5_000,

@@ -5,7 +5,7 @@ as events. This module only re-exports the public API; no broker driver is impor
 """
 
 from .brokers import Broker, Capabilities, DeliveryPolicy, Subscription, from_url
-from .rpc import Context, Invocation, Middleware, Next
+from .rpc import Context, Invocation, Middleware, Next, Stream
 from .service import (
     Client,
     Endpoint,
@@ -40,6 +40,7 @@ from .wire import (
     PublishError,
     RemoteError,
     ServiceUnavailable,
+    StreamClosed,
     UnsupportedFeature,
 )
 
@@ -85,6 +86,8 @@ __all__ = [
     "Settings",
     "Store",
     "StoreError",
+    "Stream",
+    "StreamClosed",
     "Subscriber",
     "Subscription",
     "UnsupportedFeature",

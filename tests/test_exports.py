@@ -47,6 +47,8 @@ PUBLIC = [
     "Settings",
     "Store",
     "StoreError",
+    "Stream",
+    "StreamClosed",
     "Subscriber",
     "Subscription",
     "UnsupportedFeature",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import inspect, new, pubsub, run, store, up
+from . import inspect, new, pubsub, run, store, stream, up
 
 __all__ = ["app"]
 
@@ -21,6 +21,7 @@ app.add_typer(new.app, name="new")
 app.command("run")(run.run)
 app.command("up")(up.up)
 app.command("call")(pubsub.call)
+app.command("stream")(stream.stream)
 app.command("publish")(pubsub.publish)
 app.command("watch")(pubsub.watch)
 app.command("services")(inspect.services)

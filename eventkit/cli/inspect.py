@@ -124,7 +124,8 @@ def describe(
     broker: BrokerOption = None,
     namespace: NamespaceOption = None,
 ) -> None:
-    """Name, version, metadata, endpoints with request/response schema, subscriptions, nodes."""
+    """Name, version, metadata, endpoints with request/response schema (for streams, of one
+    item, and how they stream), subscriptions, nodes."""
 
     async def go() -> None:
         async with connected(broker, namespace) as kit:
@@ -150,11 +151,14 @@ def _print_service(info: ServiceInfo) -> None:
     if info.metadata:
         console.print("metadata: " + ", ".join(f"{k}={v}" for k, v in info.metadata.items()))
     for endpoint in info.endpoints:
-        console.print(f"endpoint [cyan]{escape(endpoint.name)}[/]")
+        kind = f" [magenta]({endpoint.stream} stream)[/]" if endpoint.stream else ""
+        console.print(f"endpoint [cyan]{escape(endpoint.name)}[/]{kind}")
         if endpoint.subject:
             console.print(f"  subject:  {escape(endpoint.subject)}")
-        console.print(f"  request:  {escape(_schema_text(endpoint.request))}")
-        console.print(f"  response: {escape(_schema_text(endpoint.response))}")
+        # A streaming side is described by the schema of one of its items.
+        what = _STREAMED.get(endpoint.stream, ("request:  ", "response: "))
+        console.print(f"  {what[0]}{escape(_schema_text(endpoint.request))}")
+        console.print(f"  {what[1]}{escape(_schema_text(endpoint.response))}")
         if endpoint.metadata:
             console.print(f"  metadata: {escape(json.dumps(endpoint.metadata))}")
     for topic in sorted(_topics(info)):
@@ -164,6 +168,13 @@ def _print_service(info: ServiceInfo) -> None:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(node.started))
         table.add_row(node.id, node.address, started, json.dumps(node.metadata))
     console.print(table)
+
+
+_STREAMED: dict[str | None, tuple[str, str]] = {
+    "server": ("request:  ", "items:    "),
+    "client": ("items:    ", "response: "),
+    "bidi": ("items in: ", "items out:"),
+}
 
 
 def _schema_text(schema: dict[str, Any]) -> str:

@@ -52,7 +52,12 @@ def registry_topic(namespace: str) -> str:
 
 
 class EndpointInfo(BaseModel):
-    """One RPC endpoint of a node: its name and the JSON Schema of request and response."""
+    """One RPC endpoint of a node: its name and the JSON Schema of request and response.
+
+    A streaming endpoint says which way items flow in ``stream``; its ``request`` (for
+    ``client`` and ``bidi``) and ``response`` (for ``server`` and ``bidi``) are then the
+    schema of one item. A peer that predates streams ignores the field.
+    """
 
     model_config = _WIRE
 
@@ -71,6 +76,12 @@ class EndpointInfo(BaseModel):
         default=None,
         description="Where a service eventkit did not start takes requests for it (its "
         "broker's own discovery says); eventkit nodes take them on their node topic",
+    )
+    stream: Literal["server", "client", "bidi"] | None = Field(
+        default=None,
+        description="A streaming endpoint: items flow to the caller (server), to the service "
+        "(client, one reply) or both ways (bidi); request/response are then the schemas of one "
+        "item. Absent for request/reply endpoints.",
     )
 
 

@@ -3,7 +3,9 @@
 A request is a message to a node's topic with its endpoint, reply topic, deadline and caller
 in headers (:mod:`._protocol` names them all). :class:`Caller` picks a node through the
 registry view and the selector, sends, and matches the reply; :class:`RpcServer` runs the
-endpoints it is given as plain :class:`Procedure` values. This package uses the registry
+endpoints it is given as plain :class:`Procedure` values, and the streaming endpoints as
+:class:`StreamProcedure` values (a caller holds a :class:`Stream`: items numbered, credit
+granted by the receiver, heartbeats on idle streams). This package uses the registry
 (:mod:`eventkit.discovery`), the wire and the Broker protocol; nothing above it.
 """
 
@@ -30,21 +32,37 @@ from ._protocol import (
     OK,
     REPLY_TO,
     STATUS,
+    STREAM_COUNT,
+    STREAM_CREDIT,
+    STREAM_FRAME,
+    STREAM_HEARTBEAT,
+    STREAM_ID,
+    STREAM_KIND,
+    STREAM_SEQ,
+    STREAM_WINDOW,
+    Frame,
     endpoint_topic,
     error_reply,
     node_topic,
+    read_error,
     reply_topic,
     request_topic,
     service_topic,
+    stream_topic,
 )
 from ._server import Procedure, RequestObserver, RpcServer
+from ._stream import Stream
+from ._stream_protocol import DEFAULT_HEARTBEAT, DEFAULT_WINDOW, StreamKind
+from ._stream_state import StreamProcedure
 
 __all__ = [
     "ADDRESS",
     "CALLER",
     "CALLER_ADDRESS",
     "DEADLINE",
+    "DEFAULT_HEARTBEAT",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_WINDOW",
     "ENDPOINT",
     "ERROR",
     "METADATA_PREFIX",
@@ -53,8 +71,17 @@ __all__ = [
     "OK",
     "REPLY_TO",
     "STATUS",
+    "STREAM_COUNT",
+    "STREAM_CREDIT",
+    "STREAM_FRAME",
+    "STREAM_HEARTBEAT",
+    "STREAM_ID",
+    "STREAM_KIND",
+    "STREAM_SEQ",
+    "STREAM_WINDOW",
     "Caller",
     "Context",
+    "Frame",
     "Invocation",
     "Middleware",
     "Next",
@@ -62,6 +89,9 @@ __all__ = [
     "Publisher",
     "RequestObserver",
     "RpcServer",
+    "Stream",
+    "StreamKind",
+    "StreamProcedure",
     "compose",
     "current_message",
     "endpoint_topic",
@@ -70,7 +100,9 @@ __all__ = [
     "metadata_of",
     "node_topic",
     "propagated_headers",
+    "read_error",
     "reply_topic",
     "request_topic",
     "service_topic",
+    "stream_topic",
 ]

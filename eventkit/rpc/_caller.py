@@ -25,10 +25,10 @@ from ..brokers.base import Broker, DeliveryPolicy, Subscription, inline
 from ..discovery import NodeInfo, Registry, RegistryChange, Selector, Strategy
 from ..wire import (
     BrokerClosed,
+    ConfigError,
     DeadlineExceeded,
     Headers,
     Message,
-    RemoteError,
     ServiceUnavailable,
 )
 from ._context import inherited_deadline, propagated_headers
@@ -40,14 +40,24 @@ from ._protocol import (
     CALLER_ADDRESS,
     DEADLINE,
     ENDPOINT,
-    ERROR,
     NO_RESPONDERS,
     OK,
     REPLY_TO,
     STATUS,
+    read_error,
     reply_topic,
     request_topic,
 )
+from ._stream import Stream
+from ._stream_caller import StreamCaller
+from ._stream_protocol import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_WINDOW,
+    MAX_HEARTBEAT,
+    MAX_WINDOW,
+    MIN_HEARTBEAT,
+)
+from ._stream_state import CallerStream, StreamSpec
 
 __all__ = ["DEFAULT_TIMEOUT", "Caller"]
 
@@ -111,6 +121,8 @@ class Caller:
         self._chain: Next | None = None
         self._registry: Registry | None = None
         self._inbox_prefix = ""
+        self._streams: dict[str, CallerStream] = {}
+        self._stream_caller: StreamCaller | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -135,6 +147,9 @@ class Caller:
                 future.set_exception(BrokerClosed("the client closed while the call was waiting"))
         self._pending.clear()
         self._deadlines.close()
+        if self._stream_caller is not None:
+            await self._stream_caller.close()
+            self._stream_caller = None
         if self._inbox is not None:
             await self._inbox.stop()
             self._inbox = None
@@ -144,7 +159,10 @@ class Caller:
         correlation = message.topic.rpartition(".")[2]
         entry = self._pending.get(correlation)
         if entry is None:
-            return  # a late reply to a call that already gave up
+            stream = self._streams.get(correlation)
+            if stream is not None:
+                stream.on_frame(message)
+            return  # else a late reply to a call that already gave up
         future = entry[0]
         if not future.done():
             future.set_result(message)
@@ -155,6 +173,8 @@ class Caller:
         if change.kind != "removed" or change.reason == "leave":
             return
         lost = change.node.id
+        if self._stream_caller is not None:
+            self._stream_caller.node_lost(lost, change.reason)
         for future, node_id in list(self._pending.values()):
             if node_id == lost and not future.done():
                 future.set_exception(_NodeLost(f"node {lost} stopped answering ({change.reason})"))
@@ -202,6 +222,87 @@ class Caller:
             )
             reply = await self._chain(invocation)
         return self._decode(reply, response)
+
+    def stream(
+        self,
+        service: str,
+        endpoint: str,
+        request: Any = None,
+        *,
+        response: Any = None,
+        timeout: float | None = None,
+        metadata: Mapping[str, str] | None = None,
+        version: str | None = None,
+        node_metadata: Mapping[str, str] | None = None,
+        window: int = DEFAULT_WINDOW,
+        heartbeat: float = DEFAULT_HEARTBEAT,
+    ) -> Stream[Any]:
+        """A stream of a streaming endpoint (opened on first use); see :class:`Stream`."""
+        if not 1 <= window <= MAX_WINDOW:
+            raise ConfigError(f"window must be from 1 to {MAX_WINDOW} items, got {window}")
+        if not MIN_HEARTBEAT <= heartbeat <= MAX_HEARTBEAT:
+            raise ConfigError(
+                f"heartbeat must be from {MIN_HEARTBEAT} to {MAX_HEARTBEAT} seconds, "
+                f"got {heartbeat}"
+            )
+        deadline = None if timeout is None else time.time() + timeout
+        inherited = inherited_deadline()
+        if inherited is not None and (deadline is None or inherited < deadline):
+            deadline = inherited
+        spec = StreamSpec(
+            service,
+            endpoint,
+            request,
+            response,
+            deadline,
+            window,
+            heartbeat,
+            metadata,
+            version,
+            node_metadata,
+        )
+        if self._stream_caller is None:
+            self._stream_caller = StreamCaller(
+                self.broker,
+                namespace=self.namespace,
+                node_id=self.node_id,
+                inbox_prefix=f"{reply_topic(self.namespace, self.node_id)}.",
+                streams=self._streams,
+                choose=self.choose_node,
+                selector=self.selector,
+                open_timeout=DEFAULT_TIMEOUT,
+                middleware=self.middleware,
+                headers=self._outgoing,
+            )
+        return Stream(self._stream_caller, spec)
+
+    async def choose_node(
+        self,
+        service: str,
+        endpoint: str,
+        version: str | None,
+        node_metadata: Mapping[str, str] | None,
+        tried: set[str],
+    ) -> NodeInfo:
+        """A node of ``service`` for a stream (not one of ``tried``); ServiceUnavailable when
+        none is known or every one failed."""
+        if not self._ready:
+            await self._start()
+        registry = self._registry
+        assert registry is not None
+        nodes = registry.view.nodes(service, version=version, metadata=node_metadata)
+        if not nodes:
+            nodes = await self._discover(service, version, node_metadata)
+        if not nodes:
+            raise ServiceUnavailable(self._no_node_detail(service, version), id=self.node_id)
+        node = self.selector.select(service, nodes, exclude=tried, now=time.time())
+        if node is None or node.id in tried:
+            raise ServiceUnavailable(
+                f"{service}: every known node failed to take {endpoint} "
+                f"(tried {', '.join(sorted(tried))})",
+                id=self.node_id,
+            )
+        return node
 
     async def _send(self, invocation: Invocation) -> Message:
         """The innermost step of the middleware chain."""
@@ -369,20 +470,8 @@ class Caller:
         )
 
     def _decode(self, reply: Message, response: Any) -> Any:
-        status = reply.headers.get(STATUS, OK)
-        if status != OK:
-            try:
-                wire = pydantic_core.from_json(reply.body)
-            except ValueError:
-                wire = None
-            if not isinstance(wire, dict) or "detail" not in wire:
-                # A reply this kit did not write (a NATS micro service's): the error header
-                # says what failed, the body is whatever the service sent.
-                text = reply.body.decode(errors="replace")
-                wire = {"code": status, "detail": reply.headers.get(ERROR) or text}
-            if not str(wire.get("code", "")).isdigit():
-                wire["code"] = 500  # a reply this kit did not write: still a typed error
-            raise RemoteError.from_wire(wire)
+        if reply.headers.get(STATUS, OK) != OK:
+            raise read_error(reply)
         if response is None:
             return pydantic_core.from_json(reply.body) if reply.body else None
         validate = self._validators.get(response)

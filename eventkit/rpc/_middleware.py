@@ -22,15 +22,18 @@ __all__ = ["Invocation", "Middleware", "Next", "compose"]
 class Invocation:
     """One handler run or one outgoing call, as middleware sees it.
 
-    ``kind``: ``"subscriber"`` (a CloudEvent delivery), ``"endpoint"`` (an RPC being served) or
-    ``"call"`` (an RPC being made). ``name``: the topic pattern, endpoint or
+    ``kind``: ``"subscriber"`` (a CloudEvent delivery), ``"endpoint"`` (an RPC being served),
+    ``"call"`` (an RPC being made), ``"stream"`` (a streaming endpoint being served: the rest of
+    the chain runs the whole stream and returns None; ``request`` is the request, or the
+    iterator of the caller's items) or ``"stream_call"`` (a stream being opened: the rest of
+    the chain returns once the node accepted it). ``name``: the topic pattern, endpoint or
     ``service/endpoint``. ``message``: the incoming message (None for calls). ``request``: the
     decoded data or request. ``metadata``: outgoing metadata for calls (middleware may add).
     ``options``: for calls, ``service``, ``endpoint``, ``deadline`` (epoch seconds),
     ``version``, ``node_metadata`` and ``retries``, which middleware may change.
     """
 
-    kind: Literal["subscriber", "endpoint", "call"]
+    kind: Literal["subscriber", "endpoint", "call", "stream", "stream_call"]
     name: str
     message: Message | None = None
     context: Context | None = None

@@ -42,11 +42,14 @@ from ._protocol import (
     DEADLINE,
     ENDPOINT,
     REPLY_TO,
+    STREAM_WINDOW,
     endpoint_topic,
     error_reply,
     node_topic,
     service_topic,
 )
+from ._stream_server import StreamServer
+from ._stream_state import StreamProcedure
 
 __all__ = ["Procedure", "RequestObserver", "RpcServer"]
 
@@ -137,7 +140,7 @@ class RpcServer:
         namespace: str,
         service: str,
         node_id: str,
-        procedures: Sequence[Procedure],
+        procedures: Sequence[Procedure | StreamProcedure],
         client: Publisher | None = None,
         middleware: Sequence[Middleware] = (),
         policy: DeliveryPolicy | None = None,
@@ -153,7 +156,17 @@ class RpcServer:
         self.policy = policy
         self._observer = observer
         self._middleware = list(middleware)
-        self._procedures = list(procedures)
+        self._procedures = [p for p in procedures if isinstance(p, Procedure)]
+        streaming = [p for p in procedures if isinstance(p, StreamProcedure)]
+        self._streams = StreamServer(
+            broker,
+            namespace=namespace,
+            service=service,
+            node_id=node_id,
+            procedures=streaming,
+            client=client,
+            middleware=middleware,
+        )
         self._subscriptions: list[Subscription] = []
         self._served: dict[str, _Served] = {}
         self._deadlines: Deadlines[asyncio.Task[Any]] = Deadlines(self._expire)
@@ -166,8 +179,9 @@ class RpcServer:
 
     async def start(self) -> None:
         """Subscribe (nothing when there are no endpoints); middleware is composed now."""
-        if not self._procedures:
+        if not self._procedures and not self._streams.procedures:
             return
+        await self._streams.start()
         middleware = self._middleware
 
         def chain(final: Next) -> Next:
@@ -191,6 +205,32 @@ class RpcServer:
                         policy=policy,
                     )
                 )
+            for procedure in self._streams.procedures.values():
+                self._subscriptions.append(
+                    await broker.subscribe(
+                        endpoint_topic(ns, name, procedure.name),
+                        self._streaming_by_topic(procedure),
+                        queue=name,
+                        policy=policy,
+                    )
+                )
+
+    def _streaming_by_topic(
+        self, procedure: StreamProcedure
+    ) -> Callable[[Message], Awaitable[None]]:
+        """A streaming endpoint's own topic: a plain request there cannot stream, so it is
+        answered why (rather than left to time out)."""
+
+        async def on_request(message: Message) -> None:
+            reply_to = message.headers.get(REPLY_TO)
+            if reply_to is not None:
+                detail = (
+                    f"{procedure.name} is a streaming endpoint ({procedure.kind}): a plain "
+                    "request cannot stream; open it with eventkit (kit.stream, eventkit stream)"
+                )
+                await self._reply_error(reply_to, BadRequest(detail, id=self.service))
+
+        return on_request
 
     def _by_topic(self, served: _Served) -> Callable[[Message], Awaitable[None]]:
         """The handler of one endpoint's own topic: the endpoint is the one it serves."""
@@ -202,10 +242,12 @@ class RpcServer:
         return on_request
 
     async def stop(self) -> None:
-        """Stop taking requests; in-flight calls complete (the subscriptions drain)."""
+        """Stop taking requests; in-flight calls complete (the subscriptions drain), and
+        running streams are cut (their callers get a 503 and may reopen elsewhere)."""
         await stop_all(self._subscriptions)
         self._subscriptions.clear()
         self._deadlines.close()
+        await self._streams.stop()
 
     async def _on_request(self, message: Message, by_topic: _Served | None = None) -> None:
         headers = message.headers
@@ -220,14 +262,7 @@ class RpcServer:
         else:
             served, name = by_topic, by_topic.procedure.name
         if served is None:
-            known = ", ".join(sorted(self._served)) or "none"
-            await self._reply_error(
-                reply_to,
-                NotFound(
-                    f"service {service!r} has no endpoint {name!r}; it has: {known}",
-                    id=service,
-                ),
-            )
+            await self._not_unary(message, reply_to, name)
             return
         deadline_header = headers.get(DEADLINE)
         try:
@@ -332,9 +367,50 @@ class RpcServer:
         # A success needs no headers: no status means 200 (and no header block to parse).
         await self.broker.publish(Message(reply_to, body, {}))
 
+    async def _not_unary(self, message: Message, reply_to: str, name: str) -> None:
+        """A request for a streaming endpoint (opened here), or for none at all."""
+        service = self.service
+        procedure = self._streams.procedures.get(name)
+        if procedure is None:
+            known = ", ".join(sorted([*self._served, *self._streams.procedures])) or "none"
+            await self._reply_error(
+                reply_to,
+                NotFound(
+                    f"service {service!r} has no endpoint {name!r}; it has: {known}", id=service
+                ),
+            )
+            return
+        if STREAM_WINDOW not in message.headers:
+            await self._reply_error(
+                reply_to,
+                BadRequest(
+                    f"{name} is a streaming endpoint ({procedure.kind}): open it with "
+                    "kit.stream(), not kit.call()",
+                    id=service,
+                ),
+            )
+            return
+        deadline_header = message.headers.get(DEADLINE)
+        try:
+            time_left = float(deadline_header) - time.time() if deadline_header else None
+        except ValueError:
+            await self._reply_error(
+                reply_to,
+                BadRequest(
+                    f"stream open for {name} has a bad {DEADLINE} header {deadline_header!r}: "
+                    "seconds since the epoch expected",
+                    id=service,
+                ),
+            )
+            return
+        if time_left is not None and time_left <= 0:
+            log.info("%s: stream open arrived after its deadline; not running it", name)
+            return
+        await self._streams.open(message, procedure, time_left)
+
     def endpoint_stats(self) -> list[dict[str, Any]]:
         """Per-endpoint counters: requests, errors, the last error, processing time (ns)."""
-        return [
+        unary = [
             {
                 "name": name,
                 "num_requests": served.num_requests,
@@ -347,6 +423,7 @@ class RpcServer:
             }
             for name, served in self._served.items()
         ]
+        return unary + self._streams.stats()
 
     async def _reply_error(self, reply_to: str, error: RemoteError) -> None:
         if self._observer is not None:

@@ -16,7 +16,7 @@ import anyio
 from ..brokers import Broker, from_url
 from ..discovery import STRATEGIES, Registry, ServiceInfo, Strategy
 from ..observability import Telemetry, messaging_system
-from ..rpc import Caller, Middleware, propagated_headers
+from ..rpc import DEFAULT_HEARTBEAT, DEFAULT_WINDOW, Caller, Middleware, Stream, propagated_headers
 from ..store import Store
 from ..wire import ConfigError, EventIds, Headers, check_extensions, now_iso, to_message
 from ._settings import Settings
@@ -206,6 +206,19 @@ class Client:
         DeadlineExceeded (408), InternalError (500), ServiceUnavailable (503), or the
         handler's own.
         """
+        return await self._get_caller().call(
+            service,
+            endpoint,
+            request,
+            response=response,
+            timeout=timeout,
+            metadata=metadata,
+            version=version,
+            node_metadata=node_metadata,
+            retries=retries,
+        )
+
+    def _get_caller(self) -> Caller:
         if self._caller is None:
             self._caller = Caller(
                 self.broker,
@@ -216,7 +229,65 @@ class Client:
                 middleware=self.middleware,
                 headers=self._request_headers,
             )
-        return await self._caller.call(
+        return self._caller
+
+    @overload
+    def stream(
+        self,
+        service: str,
+        endpoint: str,
+        request: Any = None,
+        *,
+        response: type[Resp],
+        timeout: float | None = None,
+        metadata: Mapping[str, str] | None = None,
+        version: str | None = None,
+        node_metadata: Mapping[str, str] | None = None,
+        window: int = DEFAULT_WINDOW,
+        heartbeat: float = DEFAULT_HEARTBEAT,
+    ) -> Stream[Resp]: ...
+    @overload
+    def stream(
+        self,
+        service: str,
+        endpoint: str,
+        request: Any = None,
+        *,
+        response: None = None,
+        timeout: float | None = None,
+        metadata: Mapping[str, str] | None = None,
+        version: str | None = None,
+        node_metadata: Mapping[str, str] | None = None,
+        window: int = DEFAULT_WINDOW,
+        heartbeat: float = DEFAULT_HEARTBEAT,
+    ) -> Stream[Any]: ...
+    def stream(
+        self,
+        service: str,
+        endpoint: str,
+        request: Any = None,
+        *,
+        response: Any = None,
+        timeout: float | None = None,
+        metadata: Mapping[str, str] | None = None,
+        version: str | None = None,
+        node_metadata: Mapping[str, str] | None = None,
+        window: int = DEFAULT_WINDOW,
+        heartbeat: float = DEFAULT_HEARTBEAT,
+    ) -> Stream[Any]:
+        """A stream of a streaming endpoint of ``service``, bound to one node.
+
+        ``async for line in kit.stream("logs", "Logs.Tail", TailRequest(...), response=Line)``
+        reads a server stream; for client and bidi streams, ``async with kit.stream(...) as s``
+        then ``await s.send(item)``, ``await s.close_send()`` and ``async for reply in s``.
+        ``request`` is the opening request of a server stream (client and bidi streams take
+        items instead). ``timeout``: the whole stream's deadline (none by default; the
+        deadline of the request being handled, if any, applies). ``window``: items this side
+        takes in before the node must wait for credit. ``heartbeat``: seconds between frames
+        on an idle stream; either side takes the other for gone after 3 silent intervals.
+        The stream opens on first use; see :class:`eventkit.rpc.Stream`.
+        """
+        return self._get_caller().stream(
             service,
             endpoint,
             request,
@@ -225,7 +296,8 @@ class Client:
             metadata=metadata,
             version=version,
             node_metadata=node_metadata,
-            retries=retries,
+            window=window,
+            heartbeat=heartbeat,
         )
 
     def service(self, name: str, **options: Any) -> ServiceClient:

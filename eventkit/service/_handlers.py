@@ -10,10 +10,15 @@ A handler is an ``async def`` whose parameters are chosen by annotation:
 At most one data or event parameter. Everything that can be decided from the signature is
 decided here, when the handler is defined, so a bad signature fails at once and the
 per-message path only validates the body and calls.
+
+An endpoint may stream (``streams=True``): an ``async def`` with ``yield`` (an async
+generator, annotated ``-> AsyncIterator[Item]``) sends items to the caller, and a data
+parameter annotated ``AsyncIterator[Item]`` takes the caller's items.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import typing
 from collections.abc import Awaitable, Callable
@@ -44,12 +49,23 @@ class HandlerSignature:
     by_keyword: bool = False
     """The chosen parameters are not the first ones (a defaulted one sits between them), so
     they must be passed by name: see :meth:`caller`."""
+    streams_in: bool = False
+    """The data parameter is an ``AsyncIterator[T]`` of the caller's items (``codec`` reads
+    one item)."""
+    streams_out: bool = False
+    """The handler is an async generator: it yields items (``returns`` is the item type)."""
 
-    def caller(self) -> Callable[..., Awaitable[Any]]:
+    def caller(self) -> Callable[..., Any]:
         """``func`` taking the arguments of :meth:`build_args` positionally."""
         func, names = self.func, self.positional
         if not self.by_keyword:
             return func
+        if self.streams_out:
+
+            def generator_by_name(*args: Any) -> Any:
+                return func(**dict(zip(names, args, strict=True)))
+
+            return generator_by_name
 
         async def by_name(*args: Any) -> Any:
             return await func(**dict(zip(names, args, strict=True)))
@@ -90,11 +106,37 @@ def _is_context(annotation: Any) -> bool:
     )
 
 
-def inspect_handler(func: Callable[..., Any], *, what: str = "handler") -> HandlerSignature:
-    """Read ``func``'s signature; raise ConfigError saying how to fix an unsupported one."""
+_ASYNC_ITERATORS = (
+    collections.abc.AsyncIterator,
+    collections.abc.AsyncIterable,
+    collections.abc.AsyncGenerator,
+)
+
+
+def _items_of(annotation: Any) -> tuple[bool, Any]:
+    """(True, the item type) for ``AsyncIterator[T]`` (or AsyncIterable, AsyncGenerator)."""
+    if annotation in _ASYNC_ITERATORS:
+        return True, Any
+    if get_origin(annotation) in _ASYNC_ITERATORS:
+        args = get_args(annotation)
+        return True, args[0] if args else Any
+    return False, None
+
+
+def inspect_handler(
+    func: Callable[..., Any], *, what: str = "handler", streams: bool = False
+) -> HandlerSignature:
+    """Read ``func``'s signature; raise ConfigError saying how to fix an unsupported one.
+
+    ``streams``: the handler may stream (an endpoint), see the module's docs."""
     name = getattr(func, "__qualname__", None) or repr(func)
     target: Any = func if inspect.isroutine(func) else getattr(func, "__call__", func)  # noqa: B004
-    if not inspect.iscoroutinefunction(target):
+    streams_out = inspect.isasyncgenfunction(target)
+    if streams_out and not streams:
+        raise ConfigError(
+            f"{what} {name} is an async generator (it yields): only an endpoint streams items"
+        )
+    if not streams_out and not inspect.iscoroutinefunction(target):
         raise ConfigError(f"{what} {name} must be an 'async def' function")
     try:
         hints = typing.get_type_hints(target)
@@ -104,6 +146,7 @@ def inspect_handler(func: Callable[..., Any], *, what: str = "handler") -> Handl
     data_param: str | None = None
     context_param: str | None = None
     wants_event = False
+    streams_in = False
     data_type: Any = None
     positional: list[str] = []
     params = list(signature.parameters.values())
@@ -134,8 +177,16 @@ def inspect_handler(func: Callable[..., Any], *, what: str = "handler") -> Handl
             )
         data_param = param.name
         positional.append(param.name)
+        takes_items, item_type = _items_of(annotation)
         if annotation is _EMPTY:
             data_type = Any
+        elif takes_items:
+            if not streams:
+                raise ConfigError(
+                    f"{what} {name}: parameter {param.name!r} is an async iterator; a "
+                    f"{what} takes one message at a time (only an endpoint takes a stream)"
+                )
+            streams_in, data_type = True, item_type
         elif annotation is Event or get_origin(annotation) is Event:
             wants_event = True
             args = get_args(annotation)
@@ -151,6 +202,20 @@ def inspect_handler(func: Callable[..., Any], *, what: str = "handler") -> Handl
             raise ConfigError(
                 f"{what} {name}: pydantic cannot validate {type_name}: {exc}"
             ) from exc
+    returns = hints.get("return", Any)
+    yields, item = _items_of(returns)
+    if streams_out:
+        if returns is not Any and not yields:
+            raise ConfigError(
+                f"{what} {name} yields items: annotate it '-> AsyncIterator[Item]' "
+                f"(not {returns!r})"
+            )
+        returns = item if yields else Any
+    elif yields and streams:
+        raise ConfigError(
+            f"{what} {name} is annotated to return an async iterator but does not yield: "
+            "write it as an async generator ('yield' each item)"
+        )
     leading = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     by_keyword = tuple(leading[: len(positional)]) != tuple(positional)
     if by_keyword and any(p.kind is p.POSITIONAL_ONLY and p.name in positional for p in params):
@@ -165,7 +230,9 @@ def inspect_handler(func: Callable[..., Any], *, what: str = "handler") -> Handl
         wants_event=wants_event,
         data_param=data_param,
         context_param=context_param,
-        returns=hints.get("return", Any),
+        returns=returns,
         positional=tuple(positional),
         by_keyword=by_keyword,
+        streams_in=streams_in,
+        streams_out=streams_out,
     )

@@ -8,23 +8,34 @@ see a Service, and a heartbeat repeats the same record.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pydantic import TypeAdapter
 
 from ..brokers.base import EndpointDescription, ServiceDescription
 from ..discovery import EndpointInfo, NodeInfo, SubscriptionInfo, node_record
-from ..rpc import Context, Procedure, RpcServer, endpoint_topic
+from ..rpc import Context, Procedure, RpcServer, StreamProcedure, endpoint_topic
 from ._router import Endpoint, Subscriber
 
 __all__ = ["endpoint_info", "node_info", "procedure", "service_description"]
 
 
-def procedure(endpoint: Endpoint) -> Procedure:
+def procedure(endpoint: Endpoint) -> Procedure | StreamProcedure:
     """``endpoint`` as the RPC server runs it: decoding decided here, once."""
     signature = endpoint.signature
     func, arrange = signature.caller(), signature.arrange
+    kind = endpoint.kind
+    if kind is not None:
+        return StreamProcedure(
+            name=endpoint.name,
+            kind=kind,
+            codec=signature.codec,
+            open=_stream_opener(func, arrange, replies_once=kind == "client"),
+            wants_context=signature.context_param is not None,
+            metadata=dict(endpoint.metadata),
+            window=endpoint.window,
+        )
 
     async def call(request: Any, ctx: Context | None) -> Any:
         return await func(*arrange(request, ctx))
@@ -36,6 +47,22 @@ def procedure(endpoint: Endpoint) -> Procedure:
         wants_context=signature.context_param is not None,
         metadata=dict(endpoint.metadata),
     )
+
+
+def _stream_opener(func: Any, arrange: Any, *, replies_once: bool) -> Any:
+    """``open(request, ctx)``: the handler's items (a client stream's one reply, as one)."""
+    if not replies_once:
+
+        def items(request: Any, ctx: Context | None) -> AsyncIterator[Any]:
+            generator: AsyncIterator[Any] = func(*arrange(request, ctx))
+            return generator
+
+        return items
+
+    async def reply(request: Any, ctx: Context | None) -> AsyncIterator[Any]:
+        yield await func(*arrange(request, ctx))
+
+    return reply
 
 
 def endpoint_info(endpoint: Endpoint) -> EndpointInfo:
@@ -50,6 +77,7 @@ def endpoint_info(endpoint: Endpoint) -> EndpointInfo:
         request=request,
         response=_schema_of(signature.returns),
         metadata=metadata,
+        stream=endpoint.kind,
     )
 
 
@@ -91,7 +119,9 @@ def service_description(
 ) -> ServiceDescription:
     """The service as a broker's own discovery lists it: each endpoint on its own topic in
     the service's queue group (the RPC server serves them: ``endpoint_topics=True``), its
-    counters from the RPC server."""
+    counters from the RPC server; a streaming endpoint says how it streams in the metadata
+    key ``eventkit-stream`` (a plain request to its topic is answered 400: streams are
+    opened with ``kit.stream``)."""
     return ServiceDescription(
         name=service,
         node_id=node_id,
@@ -103,12 +133,19 @@ def service_description(
                 name=endpoint.name,
                 subject=endpoint_topic(namespace, service, endpoint.name),
                 queue_group=service,
-                metadata=dict(endpoint.metadata),
+                metadata=_listed_metadata(endpoint),
             )
             for endpoint in endpoints
         ],
         stats=rpc.endpoint_stats,
     )
+
+
+def _listed_metadata(endpoint: Endpoint) -> dict[str, str]:
+    metadata = dict(endpoint.metadata)
+    if endpoint.kind is not None:
+        metadata["eventkit-stream"] = endpoint.kind
+    return metadata
 
 
 def _schema_of(tp: Any) -> dict[str, Any]:

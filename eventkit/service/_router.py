@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any, Literal, TypeVar
 
 from ..brokers.base import DeliveryPolicy
+from ..rpc import DEFAULT_WINDOW, StreamKind
 from ..wire import ConfigError, validate_name, validate_pattern
 from ._handlers import HandlerSignature, inspect_handler
 from ._names import check_endpoint_name
@@ -72,24 +73,38 @@ class Endpoint:
     """An RPC endpoint: ``name`` like ``Greeter.Hello``, a handler taking the request.
 
     ``idempotent``: the caller may retry it on another node after a timeout (otherwise a call
-    is retried only when it surely did not run).
+    is retried only when it surely did not run). A handler that yields streams items to the
+    caller, and one whose request parameter is an ``AsyncIterator[Item]`` takes the caller's
+    items (``kind``); ``window`` is how many of the caller's items it takes in before the
+    caller must wait.
     """
 
     name: str
     handler: Callable[..., Any]
     idempotent: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
+    window: int = DEFAULT_WINDOW
     signature: HandlerSignature = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_endpoint_name(self.name)
-        signature = inspect_handler(self.handler, what="endpoint")
+        if not 1 <= self.window <= 65_536:
+            raise ConfigError(f"endpoint {self.name!r}: window must be from 1 to 65536 items")
+        signature = inspect_handler(self.handler, what="endpoint", streams=True)
         if signature.wants_event:
             raise ConfigError(
                 f"endpoint {self.name!r}: an endpoint takes the request model (or JSON "
                 "value) and optionally a Context, not Event[...]"
             )
         object.__setattr__(self, "signature", signature)
+
+    @property
+    def kind(self) -> StreamKind | None:
+        """How the endpoint streams: ``server``, ``client``, ``bidi``, or None (unary)."""
+        signature = self.signature
+        if signature.streams_out:
+            return "bidi" if signature.streams_in else "server"
+        return "client" if signature.streams_in else None
 
 
 class Router:
@@ -139,11 +154,16 @@ class Router:
 
         return decorate
 
-    def endpoint(self, name: str | None = None, *, idempotent: bool = False) -> Callable[[F], F]:
-        """Decorator: serve RPC calls to ``name`` (the function's name by default)."""
+    def endpoint(
+        self, name: str | None = None, *, idempotent: bool = False, window: int = DEFAULT_WINDOW
+    ) -> Callable[[F], F]:
+        """Decorator: serve RPC calls to ``name`` (the function's name by default); an async
+        generator streams (see :class:`Endpoint`)."""
 
         def decorate(func: F) -> F:
-            self.endpoints.append(Endpoint(name or func.__name__, func, idempotent=idempotent))
+            self.endpoints.append(
+                Endpoint(name or func.__name__, func, idempotent=idempotent, window=window)
+            )
             return func
 
         return decorate
@@ -158,12 +178,20 @@ class Router:
             if attr.startswith("_"):
                 continue
             method = getattr(handler, attr)
-            if inspect.ismethod(method) and inspect.iscoroutinefunction(method):
+            is_async = inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method)
+            if inspect.ismethod(method) and is_async:
                 marks = getattr(method, _MARK, ())
                 if any(isinstance(m, _SubscribeMark) for m in marks):
                     continue  # a subscriber method, collected by include()
-                idempotent = any(isinstance(m, _EndpointMark) and m.idempotent for m in marks)
-                self.endpoints.append(Endpoint(f"{prefix}.{attr}", method, idempotent=idempotent))
+                mark = next((m for m in marks if isinstance(m, _EndpointMark)), None)
+                self.endpoints.append(
+                    Endpoint(
+                        f"{prefix}.{attr}",
+                        method,
+                        idempotent=mark is not None and mark.idempotent,
+                        window=DEFAULT_WINDOW if mark is None else mark.window,
+                    )
+                )
                 found = True
         if not found:
             raise ConfigError(f"{type(handler).__name__} has no public async methods to register")
@@ -197,7 +225,9 @@ class Router:
                     )
                 else:
                     self.endpoints.append(
-                        Endpoint(mark.name or attr, value, idempotent=mark.idempotent)
+                        Endpoint(
+                            mark.name or attr, value, idempotent=mark.idempotent, window=mark.window
+                        )
                     )
         if not found:
             raise ConfigError(
@@ -249,6 +279,7 @@ class _SubscribeMark:
 class _EndpointMark:
     name: str | None
     idempotent: bool
+    window: int = DEFAULT_WINDOW
 
 
 def _mark(func: Any, mark: _SubscribeMark | _EndpointMark) -> None:
@@ -280,12 +311,14 @@ def subscribe(
     return decorate
 
 
-def endpoint(name: str | None = None, *, idempotent: bool = False) -> Callable[[F], F]:
+def endpoint(
+    name: str | None = None, *, idempotent: bool = False, window: int = DEFAULT_WINDOW
+) -> Callable[[F], F]:
     """Mark a function or method as an RPC endpoint; a service collects it with ``include``."""
 
     def decorate(func: F) -> F:
-        inspect_handler(func, what="endpoint")
-        _mark(func, _EndpointMark(name, idempotent))
+        inspect_handler(func, what="endpoint", streams=True)
+        _mark(func, _EndpointMark(name, idempotent, window))
         return func
 
     return decorate

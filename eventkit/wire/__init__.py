@@ -38,6 +38,7 @@ from ._errors import (
     PublishError,
     RemoteError,
     ServiceUnavailable,
+    StreamClosed,
     UnsupportedFeature,
 )
 from ._event import (
@@ -107,6 +108,7 @@ __all__ = [
     "PublishError",
     "RemoteError",
     "ServiceUnavailable",
+    "StreamClosed",
     "UnsupportedFeature",
     "as_structured",
     "build_event",

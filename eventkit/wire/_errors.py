@@ -28,6 +28,7 @@ __all__ = [
     "PublishError",
     "RemoteError",
     "ServiceUnavailable",
+    "StreamClosed",
     "UnsupportedFeature",
 ]
 
@@ -87,6 +88,11 @@ class DeadLetter(EventKitError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class StreamClosed(EventKitError):
+    """A stream's sending side is closed: ``close_send()`` was called, the stream was
+    cancelled, or the other side ended it. Nothing was sent."""
 
 
 class RemoteError(EventKitError):

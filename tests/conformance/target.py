@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from eventkit.brokers import Broker
 
@@ -20,7 +21,9 @@ class Target:
     only requires that more than one member gets work).
     ``unreachable()`` returns a broker whose server does not answer (None where there is no
     server to miss, as with memory). ``outage()`` is an async context manager during which the
-    server is down, where the target controls one.
+    server is down, where the target controls one. ``remote`` is how another process
+    joins the same bus (a URL and the broker's options, for ``eventkit.brokers.from_url``),
+    or None where the bus lives in this process alone (memory).
     """
 
     name: str
@@ -29,3 +32,4 @@ class Target:
     fair_queue_groups: bool = True
     unreachable: Callable[[], Broker] | None = None
     outage: Callable[[], AbstractAsyncContextManager[None]] | None = None
+    remote: tuple[str, dict[str, Any]] | None = None

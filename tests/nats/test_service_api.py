@@ -10,6 +10,7 @@ reads its errors from the ``Nats-Service-Error`` headers.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -237,5 +238,60 @@ async def test_discovery_is_only_on_nats() -> None:
     try:
         topics = [s for s in svc.broker._hub.routes if s[0].startswith(("$SRV", "srvapi.srv"))]  # type: ignore[attr-defined]
         assert topics == []
+    finally:
+        await svc.stop()
+
+
+async def test_streaming_endpoints_are_listed_with_how_they_stream(
+    nats_server: EmbeddedNats,
+) -> None:
+    url = nats_server.url
+    svc = make_service()
+
+    @svc.endpoint("Adder.Running")
+    async def running(numbers: AsyncIterator[int]) -> AsyncIterator[int]:
+        total = 0
+        async for number in numbers:
+            total += number
+            yield total
+
+    @svc.endpoint("Adder.Count")
+    async def count(n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+
+    await svc.start(broker=NatsBroker(url))
+    try:
+        async with Client(settings=Settings(broker=url, namespace="srvapi")) as kit:
+            assert [i async for i in kit.stream("adder", "Adder.Count", 3)] == [0, 1, 2]
+            async with kit.stream("adder", "Adder.Running", response=int) as sums:
+                for number in (1, 2, 3):
+                    await sums.send(number)
+                await sums.close_send()
+                assert [total async for total in sums] == [1, 3, 6]
+
+        raw_info = await request(url, "$SRV.INFO.adder")
+        validate("info", raw_info)
+        listed = {e.name: e for e in ServiceInfo.from_dict(raw_info).endpoints}
+        assert (listed["Adder-Count"].metadata or {})["eventkit-stream"] == "server"
+        assert (listed["Adder-Running"].metadata or {})["eventkit-stream"] == "bidi"
+        assert "eventkit-stream" not in (listed["Adder-Add"].metadata or {})
+        assert listed["Adder-Count"].subject == "srvapi.srv.adder.Adder.Count"
+
+        # A plain request on a streaming endpoint's subject is told why it cannot stream.
+        nc = await nats.connect(url)
+        try:
+            plain = await nc.request("srvapi.srv.adder.Adder.Count", b"3", timeout=2)
+        finally:
+            await nc.close()
+        assert plain.headers["Nats-Service-Error-Code"] == "400"
+        assert "streaming endpoint" in plain.headers["Nats-Service-Error"]
+
+        raw_stats = await request(url, "$SRV.STATS.adder")
+        validate("stats", raw_stats)
+        by_name = {e.name: e for e in ServiceStats.from_dict(raw_stats).endpoints}
+        assert by_name["Adder-Count"].num_requests == 1
+        assert by_name["Adder-Running"].num_requests == 1
+        assert by_name["Adder-Running"].num_errors == 0
     finally:
         await svc.stop()

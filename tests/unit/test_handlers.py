@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from typing import Any
 
 import pytest
@@ -123,3 +124,81 @@ def test_binary_events_keep_their_extensions_and_only_those(
     assert event.data == Model(x=1)
     assert event.subject == optional.get("ce-subject")
     assert event.dataschema == optional.get("ce-dataschema")
+
+
+class Line(BaseModel):
+    text: str
+
+
+async def tail(req: Model, ctx: Context) -> AsyncIterator[Line]:
+    yield Line(text=str(req.x))
+
+
+async def upload(parts: AsyncIterator[Line]) -> int:
+    return len([p async for p in parts])
+
+
+async def chat(lines: AsyncIterable[Line], ctx: Context) -> AsyncGenerator[Line, None]:
+    async for line in lines:
+        yield line
+
+
+async def untyped_generator(req: Model):  # type: ignore[no-untyped-def]
+    yield req
+
+
+async def generator_returning_model(req: Model) -> Line:  # type: ignore[misc]
+    yield Line(text="x")
+
+
+async def iterator_without_yield(req: Model) -> AsyncIterator[Line]:
+    raise NotImplementedError  # annotated to stream, but a coroutine
+
+
+def test_streaming_endpoints_are_read_at_definition() -> None:
+    server = Service("s")
+    server.endpoint("Logs.Tail")(tail)
+    server.endpoint("Files.Upload", window=16)(upload)
+    server.endpoint("Chat.Talk")(chat)
+    server.endpoint("Any.Gen")(untyped_generator)
+    server.endpoint("Plain.Hello")(model_only)
+    kinds = {e.name: e.kind for e in server.endpoints}
+    assert kinds == {
+        "Logs.Tail": "server",
+        "Files.Upload": "client",
+        "Chat.Talk": "bidi",
+        "Any.Gen": "server",
+        "Plain.Hello": None,
+    }
+    by_name = {e.name: e for e in server.endpoints}
+    assert by_name["Logs.Tail"].signature.returns is Line
+    assert by_name["Files.Upload"].signature.codec.type is Line  # type: ignore[union-attr]
+    assert by_name["Files.Upload"].window == 16
+    assert by_name["Chat.Talk"].signature.returns is Line
+    assert by_name["Any.Gen"].signature.returns is Any
+
+
+def test_streaming_signatures_that_cannot_work_are_errors() -> None:
+    with pytest.raises(ConfigError, match="only an endpoint streams"):
+        Subscriber("a.b", tail)
+    with pytest.raises(ConfigError, match="only an endpoint takes a stream"):
+        Subscriber("a.b", upload)
+    with pytest.raises(ConfigError, match="AsyncIterator\\[Item\\]"):
+        Service("s").endpoint("X.Y")(generator_returning_model)
+    with pytest.raises(ConfigError, match="does not yield"):
+        Service("s").endpoint("X.Y")(iterator_without_yield)
+    with pytest.raises(ConfigError, match="window"):
+        Service("s").endpoint("X.Y", window=0)(tail)
+
+
+def test_a_class_registers_its_generator_methods_as_streams() -> None:
+    class Logs:
+        async def tail(self, req: Model) -> AsyncIterator[Line]:
+            yield Line(text="x")
+
+        async def count(self, req: Model) -> int:
+            return req.x
+
+    server = Service("s")
+    server.register(Logs())
+    assert {e.name: e.kind for e in server.endpoints} == {"Logs.tail": "server", "Logs.count": None}

@@ -27,4 +27,5 @@ async def target() -> AsyncIterator[Target]:
             name="http",
             new_broker=new_broker,
             unreachable=lambda: HttpBroker(f"http://{seed.address}"),
+            remote=(url, {"drain_timeout": 2.0, "gossip_interval": 0.5, "dead_after": 5.0}),
         )

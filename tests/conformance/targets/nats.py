@@ -29,6 +29,7 @@ async def target() -> AsyncIterator[Target]:
             name="nats",
             new_broker=lambda: TrackingNatsBroker(URL, made, drain_timeout=5.0),
             unreachable=lambda: NatsBroker(f"nats://127.0.0.1:{free_port()}", connect_timeout=1),
+            remote=(URL, {}),
         )
     finally:
         await delete_durables(URL, made)

@@ -31,4 +31,5 @@ async def target() -> AsyncIterator[Target]:
             restart=server.arestart,
             unreachable=lambda: NatsBroker(f"nats://127.0.0.1:{free_port()}", connect_timeout=1),
             outage=outage,
+            remote=(server.url, {}),
         )

@@ -120,6 +120,7 @@ async def target() -> AsyncIterator[Target]:
             unreachable=lambda: RabbitBroker(
                 f"amqp://guest:guest@127.0.0.1:{free_port()}/", timeout=2.0
             ),
+            remote=(AMQP_URL, {"exchange": exchange, "drain_timeout": 5.0}),
         )
     finally:
         with anyio.CancelScope(shield=True), anyio.move_on_after(30):
