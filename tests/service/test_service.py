@@ -11,7 +11,16 @@ from pydantic import BaseModel
 
 import eventkit
 import eventkit.testing
-from eventkit import ConfigError, Context, DeadLetter, DriverMissing, Event, Service
+from eventkit import (
+    ConfigError,
+    Context,
+    DeadLetter,
+    DriverMissing,
+    Event,
+    Invocation,
+    Next,
+    Service,
+)
 from eventkit.brokers.memory import MemoryBroker
 from eventkit.wire import Message, dead_letter_topic
 
@@ -163,6 +172,52 @@ async def test_handler_raising_dead_letter_skips_retries() -> None:
         await kit.join()
     assert attempts == [1]
     assert dead.events[0].data == {"order_id": "o", "total_cents": 1}
+
+
+async def test_subscriber_middleware_sees_the_decoded_data_as_request() -> None:
+    svc = Service("orders")
+    seen: dict[str, tuple[str, Any]] = {}  # topic pattern -> (kind, request)
+
+    @svc.use
+    async def spy(inv: Invocation, call_next: Next) -> Any:
+        seen[inv.name] = (inv.kind, inv.request)
+        return await call_next(inv)
+
+    @svc.subscribe("shop.orders.placed")
+    async def on_order(order: OrderPlaced, ctx: Context) -> None: ...
+
+    @svc.subscribe("shop.orders.paid")
+    async def on_paid(event: Event[OrderPlaced]) -> None: ...
+
+    async with eventkit.testing.run(svc) as kit:
+        await kit.publish("shop.orders.placed", OrderPlaced(order_id="o-1", total_cents=5))
+        await kit.publish("shop.orders.paid", OrderPlaced(order_id="o-2", total_cents=7))
+        await kit.join()
+    assert seen["shop.orders.placed"] == ("subscriber", OrderPlaced(order_id="o-1", total_cents=5))
+    kind, event = seen["shop.orders.paid"]
+    assert kind == "subscriber"
+    assert isinstance(event, Event) and event.data == OrderPlaced(order_id="o-2", total_cents=7)
+
+
+async def test_subscriber_middleware_that_replaces_the_request_changes_what_the_handler_gets() -> (
+    None
+):
+    svc = Service("orders")
+    got: list[tuple[OrderPlaced, str]] = []
+
+    @svc.use
+    async def waive(inv: Invocation, call_next: Next) -> Any:
+        inv.request = OrderPlaced(order_id="waived", total_cents=0)
+        return await call_next(inv)
+
+    @svc.subscribe("shop.orders.placed")
+    async def on_order(order: OrderPlaced, ctx: Context) -> None:
+        got.append((order, ctx.topic))
+
+    async with eventkit.testing.run(svc) as kit:
+        await kit.publish("shop.orders.placed", OrderPlaced(order_id="o-1", total_cents=5))
+        await kit.join()
+    assert got == [(OrderPlaced(order_id="waived", total_cents=0), "shop.orders.placed")]
 
 
 async def test_lifecycle_hooks_run_in_order() -> None:
