@@ -1,4 +1,4 @@
-"""What a conformance target provides: fresh brokers on one shared server, and a restart."""
+"""What a conformance target provides: fresh brokers on one server, and a server to restart."""
 
 from __future__ import annotations
 
@@ -11,11 +11,23 @@ from eventkit.brokers import Broker
 
 
 @dataclass
+class Restartable:
+    """A server a test may restart: brokers on it, and the restart itself."""
+
+    new_broker: Callable[[], Broker]
+    restart: Callable[[], Awaitable[None]]
+
+
+@dataclass
 class Target:
     """A broker under test.
 
     ``new_broker()`` returns a fresh, unconnected broker; two of them talk to the same server
-    (or bus). ``restart`` restarts the server in the middle of a test, where the target can.
+    (or bus). A target whose broker talks to a server says how to get one that a test may
+    restart: ``restartable()`` gives a server of the test's own (the shared servers on this
+    machine are never restarted), or fails (skips, outside CI) when a tool it needs is
+    missing. A target with no server at all declares ``in_process``: memory's bus lives in
+    the test process, and the http mesh is its nodes, each in the test process too.
     ``fair_queue_groups``: every member of a busy queue group gets a share of the messages;
     set it to False where the broker spreads work without promising that (the suite then
     only requires that more than one member gets work).
@@ -28,8 +40,16 @@ class Target:
 
     name: str
     new_broker: Callable[[], Broker]
-    restart: Callable[[], Awaitable[None]] | None = None
+    restartable: Callable[[], AbstractAsyncContextManager[Restartable]] | None = None
+    in_process: bool = False
     fair_queue_groups: bool = True
     unreachable: Callable[[], Broker] | None = None
     outage: Callable[[], AbstractAsyncContextManager[None]] | None = None
     remote: tuple[str, dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.in_process == (self.restartable is not None):
+            raise ValueError(
+                f"target {self.name!r}: declare either a server to restart (restartable) "
+                "or that there is none (in_process=True)"
+            )

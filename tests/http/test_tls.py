@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -10,13 +9,13 @@ import pytest
 
 from eventkit.brokers.http import HttpBroker
 from tests.conformance.util import Recorder, numbered, settle
+from tests.servers import require_tool
 
 pytestmark = pytest.mark.anyio
 
 
 def _self_signed(tmp: Path) -> tuple[str, str]:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is not installed")
+    require_tool("openssl", "to make the test's certificates")
     cert, key = tmp / "node.pem", tmp / "node.key"
     subprocess.run(
         [

@@ -126,10 +126,10 @@ async def test_publish_fails_clearly_when_the_outage_outlasts_the_bound(
 
 
 async def test_nkey_seed_file_authenticates(tmp_path: Path) -> None:
-    nacl_signing = pytest.importorskip("nacl.signing")
+    import nacl.signing  # installed with nkeys (eventkit[nats])
     import nkeys
 
-    seed = nkeys.encode_seed(bytes(nacl_signing.SigningKey.generate()), nkeys.PREFIX_BYTE_USER)
+    seed = nkeys.encode_seed(bytes(nacl.signing.SigningKey.generate()), nkeys.PREFIX_BYTE_USER)
     public = nkeys.from_seed(bytearray(seed)).public_key.decode()
     seed_file = tmp_path / "user.nk"
     seed_file.write_bytes(seed)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from eventkit.brokers.nats import NatsBroker
 from eventkit.brokers.nats._embedded import EmbeddedNats
 from eventkit.wire import Message
 from tests.conformance.util import Recorder, settle
+from tests.servers import require_tool
 
 pytestmark = pytest.mark.anyio
 
@@ -33,8 +33,7 @@ def _signed(tmp: Path, ca: Path, ca_key: Path, name: str, extension: str) -> tup
 
 @pytest.fixture
 def pki(tmp_path: Path) -> dict[str, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is not installed")
+    require_tool("openssl", "to make the test's certificates")
     ca, ca_key = tmp_path / "ca.pem", tmp_path / "ca.key"
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout",
              str(ca_key), "-out", str(ca), "-subj", "/CN=eventkit-test-ca")  # fmt: skip

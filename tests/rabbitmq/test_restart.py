@@ -1,32 +1,42 @@
-"""RabbitMQ restarted (``rabbitmqctl stop_app`` / ``start_app``) while a publisher and a
-durable subscriber run: every confirmed event arrives, none twice unless redelivered."""
+"""RabbitMQ restarted (``stop_app`` / ``start_app``) while a publisher and a durable
+subscriber run: every confirmed event arrives, none twice unless redelivered.
+
+The node restarted is a private one (tests.rabbitmq_node), never the machine's shared node.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import AsyncIterator
 
 import anyio
 import pytest
 
 from eventkit.brokers import DeliveryPolicy
+from eventkit.brokers.rabbitmq import RabbitBroker
 from eventkit.wire import ConnectionLost, Message, PublishError
-from tests.conformance.targets.rabbitmq import can_restart, restart_rabbitmq
 from tests.conformance.util import Recorder, settle, wait_until
-
-from .conftest import MakeBroker
+from tests.rabbitmq_node import RabbitNode, private_rabbitmq
 
 pytestmark = pytest.mark.anyio
 
 
-async def test_restart_loses_no_confirmed_event(make_broker: MakeBroker) -> None:
-    why_not = await can_restart()
-    if why_not is not None:
-        pytest.skip(f"cannot restart RabbitMQ from this test: {why_not}")
+@pytest.fixture
+async def node() -> AsyncIterator[RabbitNode]:
+    async with private_rabbitmq() as node:
+        yield node
+
+
+async def test_restart_loses_no_confirmed_event(node: RabbitNode) -> None:
     got = Recorder("durable subscriber")
     confirmed: list[str] = []
     unconfirmed = 0
     policy = DeliveryPolicy(max_in_flight=4, max_attempts=50)
-    async with make_broker(timeout=20) as subscriber, make_broker(timeout=20) as publisher:
+    options = {"exchange": "eventkit-restart", "timeout": 20, "drain_timeout": 5.0}
+    async with (
+        RabbitBroker(node.url, **options) as subscriber,
+        RabbitBroker(node.url, **options) as publisher,
+    ):
         await subscriber.subscribe("audit.event", got, durable="audit", policy=policy)
         await settle(publisher, subscriber)
 
@@ -40,16 +50,16 @@ async def test_restart_loses_no_confirmed_event(make_broker: MakeBroker) -> None
                         await publisher.publish(Message("audit.event", b"e", {"x-id": str(n)}))
                     except (ConnectionLost, PublishError):
                         unconfirmed += 1
-                        await anyio.sleep(0.05)
+                        await anyio.sleep(0.05)  # a pause between retries while it is down
                         continue
                     confirmed.append(str(n))
-                    await anyio.sleep(0.002)
+                    await anyio.sleep(0.002)  # paces the stream, so the restart falls inside
 
         restarted = anyio.Event()
         async with anyio.create_task_group() as tg:
             tg.start_soon(publish_stream, restarted)
             await wait_until(lambda: len(confirmed) >= 100, what="100 events before the restart")
-            await restart_rabbitmq()
+            await node.restart()
             restarted.set()
         await got.wait_ids(confirmed, timeout=30)
     counts = Counter(got.ids())

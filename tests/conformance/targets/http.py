@@ -1,7 +1,7 @@
 """http:// : peer-to-peer nodes on loopback, port 0; a seed node lives for the session.
 
 Every broker the suite makes joins through the seed, so any two of them find each other.
-There is no server to restart (``restart=None``): each node is its own broker.
+There is no server to restart (``in_process``): each node is its own broker, in this process.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ async def target() -> AsyncIterator[Target]:
         yield Target(
             name="http",
             new_broker=new_broker,
+            in_process=True,
             unreachable=lambda: HttpBroker(f"http://{seed.address}"),
             remote=(url, {"drain_timeout": 2.0, "gossip_interval": 0.5, "dead_after": 5.0}),
         )

@@ -1,4 +1,4 @@
-"""memory:// : one in-process bus per test session."""
+"""memory:// : one in-process bus per test session (no server: ``in_process``)."""
 
 from __future__ import annotations
 
@@ -14,4 +14,8 @@ from ..target import Target
 @asynccontextmanager
 async def target() -> AsyncIterator[Target]:
     url = f"memory://conformance-{uuid.uuid4().hex[:8]}"
-    yield Target(name="memory", new_broker=lambda: MemoryBroker(url, drain_timeout=5.0))
+    yield Target(
+        name="memory",
+        new_broker=lambda: MemoryBroker(url, drain_timeout=5.0),
+        in_process=True,
+    )

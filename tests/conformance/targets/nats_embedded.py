@@ -10,12 +10,19 @@ import anyio.to_thread
 from eventkit.brokers.nats import EmbeddedNats, NatsBroker
 from tests.servers import free_port
 
-from ..target import Target
+from ..target import Restartable, Target
 
 
 @asynccontextmanager
 async def target() -> AsyncIterator[Target]:
     async with EmbeddedNats() as server:
+
+        def new_broker() -> NatsBroker:
+            return NatsBroker(server.url, drain_timeout=5.0, publish_timeout=2.0)
+
+        @asynccontextmanager
+        async def restartable() -> AsyncIterator[Restartable]:
+            yield Restartable(new_broker, server.arestart)  # the suite's own server
 
         @asynccontextmanager
         async def outage() -> AsyncIterator[None]:
@@ -27,8 +34,8 @@ async def target() -> AsyncIterator[Target]:
 
         yield Target(
             name="nats_embedded",
-            new_broker=lambda: NatsBroker(server.url, drain_timeout=5.0, publish_timeout=2.0),
-            restart=server.arestart,
+            new_broker=new_broker,
+            restartable=restartable,
             unreachable=lambda: NatsBroker(f"nats://127.0.0.1:{free_port()}", connect_timeout=1),
             outage=outage,
             remote=(server.url, {}),

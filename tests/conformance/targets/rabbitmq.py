@@ -2,8 +2,9 @@
 
 Each target session publishes on an exchange of its own, so parallel runs never see each
 other's messages, and deletes that exchange and its queues when it ends (durable queues would
-otherwise pile up on a shared server). ``restart`` is ``rabbitmqctl stop_app`` then
-``start_app`` (always, from a detached shell), declared only where rabbitmqctl reaches the node.
+otherwise pile up on a shared server). The shared node is never restarted: a test that
+restarts RabbitMQ gets a private node of its own (tests.rabbitmq_node), restarted with
+``stop_app``/``start_app`` and stopped at the end.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,9 +21,10 @@ import aio_pika
 import anyio
 
 from eventkit.brokers.rabbitmq import RabbitBroker
-from tests.servers import free_port, port_open, require_server
+from tests.rabbitmq_node import private_rabbitmq
+from tests.servers import free_port, require_server
 
-from ..target import Target
+from ..target import Restartable, Target
 
 log = logging.getLogger(__name__)
 
@@ -34,46 +35,6 @@ _PORT = urlsplit(AMQP_URL).port or 5672
 
 def require_rabbitmq() -> None:
     require_server(_HOST, _PORT, f"RabbitMQ ({AMQP_URL.split('@')[-1]})")
-
-
-async def can_restart() -> str | None:
-    """Why the server cannot be restarted from here, or None when it can."""
-    if _HOST not in ("127.0.0.1", "localhost", "::1"):
-        return f"RabbitMQ at {_HOST} is not on this machine"
-    if shutil.which("rabbitmqctl") is None:
-        return "rabbitmqctl is not on PATH"
-    try:
-        with anyio.fail_after(20):
-            done = await anyio.run_process(["rabbitmqctl", "-q", "status"], check=False)
-    except (OSError, TimeoutError) as exc:
-        return f"rabbitmqctl status failed: {exc!r}"
-    if done.returncode != 0:
-        return f"rabbitmqctl cannot reach the node: {done.stderr.decode(errors='replace')[:300]}"
-    return None
-
-
-async def restart_rabbitmq() -> None:
-    """Stop and start the RabbitMQ application; it is always started again.
-
-    One shell in a session of its own runs both commands, so RabbitMQ comes back even when
-    this test process is interrupted or killed between the two.
-    """
-    script = "rabbitmqctl -q stop_app; rabbitmqctl -q start_app"
-    process = await anyio.open_process(
-        ["sh", "-c", script],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    with anyio.CancelScope(shield=True):
-        await process.wait()
-        for _ in range(300):  # start_app returns with the listener up; this double-checks
-            if port_open(_HOST, _PORT, timeout=0.2):
-                break
-            await anyio.sleep(0.1)
-    if process.returncode != 0:
-        raise RuntimeError(f"restarting RabbitMQ failed: `{script}` exited {process.returncode}")
 
 
 async def delete_exchange(exchange: str) -> None:
@@ -101,22 +62,27 @@ def new_exchange() -> str:
     return f"eventkit-test-{uuid.uuid4().hex[:10]}"
 
 
+def broker_on(url: str, exchange: str) -> RabbitBroker:
+    return RabbitBroker(url, exchange=exchange, drain_timeout=5.0, timeout=10.0)
+
+
+@asynccontextmanager
+async def restartable() -> AsyncIterator[Restartable]:
+    """A private RabbitMQ node for one test (needs rabbitmq-server: see tests.rabbitmq_node)."""
+    async with private_rabbitmq() as node:
+        exchange = new_exchange()
+        yield Restartable(lambda: broker_on(node.url, exchange), node.restart)
+
+
 @asynccontextmanager
 async def target() -> AsyncIterator[Target]:
     require_rabbitmq()
     exchange = new_exchange()
-    why_not = await can_restart()
-    if why_not is not None:
-        log.warning("the rabbitmq target cannot restart the server: %s", why_not)
-
-    def new_broker() -> RabbitBroker:
-        return RabbitBroker(AMQP_URL, exchange=exchange, drain_timeout=5.0, timeout=10.0)
-
     try:
         yield Target(
             name="rabbitmq",
-            new_broker=new_broker,
-            restart=restart_rabbitmq if why_not is None else None,
+            new_broker=lambda: broker_on(AMQP_URL, exchange),
+            restartable=restartable,
             unreachable=lambda: RabbitBroker(
                 f"amqp://guest:guest@127.0.0.1:{free_port()}/", timeout=2.0
             ),
