@@ -96,7 +96,7 @@ async def test_stop_waits_for_in_flight_handlers(broker: Broker, topic: str) -> 
     async def handler(message: Message) -> None:
         started.set()
         await release.wait()
-        await anyio.sleep(0.01)
+        await anyio.sleep(0.01)  # still busy after the release: stop() must wait for this too
         finished.append(message.headers["x-id"])
 
     sub = await broker.subscribe(f"{topic}.s", handler)
@@ -113,7 +113,8 @@ async def test_stop_waits_for_in_flight_handlers(broker: Broker, topic: str) -> 
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             tg.start_soon(stop)
-            await anyio.sleep(0.05)  # let stop() start waiting; it must not return yet
+            # Absence of a return cannot be waited for: time passes, stop() must not return.
+            await anyio.sleep(0.05)
             assert returned == []
             release.set()
     assert returned == [True]
@@ -204,7 +205,7 @@ async def test_max_in_flight_one_does_not_overlap(broker: Broker, topic: str) ->
         nonlocal running, most
         running += 1
         most = max(most, running)
-        await anyio.sleep(0.001)
+        await anyio.sleep(0.001)  # the handler's work: time in which a second could start
         running -= 1
         done.append(message.headers["x-id"])
 
@@ -217,15 +218,22 @@ async def test_max_in_flight_one_does_not_overlap(broker: Broker, topic: str) ->
 
 
 async def test_max_in_flight_bounds_concurrency(broker: Broker, topic: str) -> None:
+    """With 3 allowed, 3 handlers do run at once (the first three wait for each other), and
+    never more: every handler then takes a little time, room for a fourth to overlap."""
     running = 0
     most = 0
     done: list[str] = []
+    bound_reached = anyio.Event()
 
     async def handler(message: Message) -> None:
         nonlocal running, most
         running += 1
         most = max(most, running)
-        await anyio.sleep(0.005)
+        if running == 3:
+            bound_reached.set()
+        with anyio.fail_after(10):  # only returns if three run at once
+            await bound_reached.wait()
+        await anyio.sleep(0.005)  # the handler's work: time in which a fourth could start
         running -= 1
         done.append(message.headers["x-id"])
 
@@ -233,8 +241,9 @@ async def test_max_in_flight_bounds_concurrency(broker: Broker, topic: str) -> N
     await settle(broker, broker)
     for message in numbered(f"{topic}.o", 60):
         await broker.publish(message)
+    await wait_until(bound_reached.is_set, what="3 handlers running at once")
     await wait_until(lambda: len(done) == 60, what="60 deliveries")
-    assert 1 <= most <= 3
+    assert most == 3
 
 
 async def test_a_cancellation_escaping_a_handler_does_not_end_the_subscription(

@@ -100,7 +100,7 @@ async def test_a_request_taken_by_a_node_that_dies_is_not_reported_unreceived(
 
     async def stuck(message: Message) -> None:
         started.set()
-        await anyio.sleep(30)
+        await anyio.sleep_forever()  # cut off by the node's end (drain_timeout 0.2 s)
 
     await server.subscribe("answers.stuck", stuck)
     replies = Recorder()
@@ -114,7 +114,9 @@ async def test_a_request_taken_by_a_node_that_dies_is_not_reported_unreceived(
         await started.wait()
         assert server._runner is not None
         await server._runner.cleanup()  # the node goes away while the response is open
-    await anyio.sleep(0.2)
+    # publish() has returned: a notice would have been delivered before this marker.
+    await caller.publish(Message("answers.reply.x", b"", {"x-id": "marker"}))
+    await replies.wait_ids(["marker"])
     assert all(NO_RESPONDERS not in m.headers for m in replies.messages)
 
 

@@ -120,7 +120,7 @@ class Echoes:
 async def test_three_processes_converge_survive_a_kill_and_rejoin(mesh: Mesh) -> None:
     for name in reversed(NAMES):  # any order: n3 starts with no seed up yet
         mesh.start(name)
-        await anyio.sleep(0.1)
+        await anyio.sleep(0.1)  # staggered starts: the first nodes find no seed up
     await _converge(mesh, list(NAMES))
 
     echoes = Echoes()

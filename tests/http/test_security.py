@@ -61,11 +61,15 @@ async def test_wrong_or_missing_token_is_401_and_logged(
     await got.wait_for(1)
 
 
-async def test_a_peer_with_another_token_cannot_join(nodes: NodeFactory) -> None:
+async def test_a_peer_with_another_token_cannot_join(
+    nodes: NodeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     node = await nodes(token="s3cret")
     got = Recorder()
     await node.subscribe("sec.join", got)
-    intruder = await nodes(seeds=node.address, token="guess")
+    with caplog.at_level(logging.WARNING, logger="eventkit.broker.http"):
+        intruder = await nodes(seeds=node.address, token="guess")  # tries to join at start
+    assert f"gossip with {node.address} refused: 401" in caplog.text
     assert node.node_id not in {p.id for p in intruder.membership.peers()}
     await intruder.publish(Message("sec.join", b"x"))  # no route: nothing sent, no crash
     assert intruder.node_id not in {p.id for p in node.membership.peers()}

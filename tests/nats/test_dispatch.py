@@ -177,9 +177,14 @@ async def test_stop_handles_what_already_arrived(nats_server: EmbeddedNats) -> N
         for i in range(5):
             await broker.publish(Message("direct.drain", str(i).encode(), {}))
         await wait_until(lambda: handler.running == 1, what="the first message in its handler")
+        nc = broker._nc
+        assert nc is not None
         async with anyio.create_task_group() as tg:
             tg.start_soon(sub.stop)
-            await anyio.sleep(0.05)
+            # stop() has drained the server's side (UNSUB round trip) and unrouted the
+            # subscription; what arrived waits behind the held handler.
+            await wait_until(lambda: nc._direct == {}, what="stop() to unroute")  # type: ignore[attr-defined]
+            assert handler.seen == []
             handler.gate.set()
         assert handler.seen == list(range(5))
 

@@ -10,7 +10,7 @@ import pytest
 from eventkit.brokers.nats import NatsBroker
 from eventkit.brokers.nats._embedded import EmbeddedNats, free_port
 from eventkit.wire import BrokerClosed, ConfigError, ConnectionLost, Message, PayloadTooLarge
-from tests.conformance.util import Recorder, settle
+from tests.conformance.util import Recorder, settle, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -103,7 +103,7 @@ async def test_publish_fails_clearly_when_the_outage_outlasts_the_bound(
     async with NatsBroker(own_nats.url, publish_timeout=0.5, max_reconnect_buffer=4096) as b:
         await b.publish(Message("err.down", b"x"))  # known as a plain (core NATS) topic
         await anyio.to_thread.run_sync(own_nats.stop_node, 0)
-        await anyio.sleep(0.1)  # the connection notices
+        await wait_until(lambda: b._down_since is not None, what="the broker to see the outage")
         # Within the bound, publishes are buffered; past the buffer they fail clearly.
 
         async def fill_the_buffer() -> None:
@@ -112,7 +112,7 @@ async def test_publish_fails_clearly_when_the_outage_outlasts_the_bound(
 
         with pytest.raises(ConnectionLost, match="buffer"), anyio.fail_after(10):
             await fill_the_buffer()
-        await anyio.sleep(0.6)
+        await anyio.sleep(0.6)  # the outage outlasts publish_timeout (0.5 s): time is the point
         with pytest.raises(ConnectionLost, match="unreachable for more than"):
             await b.publish(Message("err.down", b"x"))
         await anyio.to_thread.run_sync(own_nats.start_node, 0)

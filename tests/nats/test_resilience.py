@@ -32,7 +32,7 @@ async def _publish_through(
             message = Message(topic, str(i).encode(), {"x-id": str(i), "ce-id": f"{topic}-{i}"})
             await publish_retrying(publisher, message, timeout=30)
             sent.append(str(i))
-            await anyio.sleep(0.002)
+            await anyio.sleep(0.002)  # paces the stream, so the outage falls inside it
             if outage.is_set():
                 extra += 1
                 if extra >= after:

@@ -80,7 +80,9 @@ async def test_dead_letter_exception_skips_the_remaining_attempts(make_broker: M
     assert dead.messages[0].headers[DEAD_LETTER_ATTEMPTS] == "1"
 
 
-async def test_a_retry_that_succeeds_is_not_dead_lettered(make_broker: MakeBroker) -> None:
+async def test_a_retry_that_succeeds_is_not_dead_lettered(
+    make_broker: MakeBroker, exchange: str
+) -> None:
     seen = Recorder("handled")
 
     async def flaky(message: Message) -> None:
@@ -93,6 +95,8 @@ async def test_a_retry_that_succeeds_is_not_dead_lettered(make_broker: MakeBroke
         await broker.publish(Message("inv.x", b"1", {"x-id": "1"}))
         await seen.wait_for(1)
     assert [(m.topic, m.attempt, m.headers) for m in seen.messages] == [("inv.x", 2, {"x-id": "1"})]
+    # The failed attempt was retried, not also dead-lettered: the dead-letter queue is empty.
+    assert await _ready_count(f"{exchange}.deadletter.inv") == 0
 
 
 async def test_an_offline_durable_subscriber_gets_the_whole_backlog(

@@ -17,6 +17,7 @@ import anyio
 import pytest
 
 from eventkit import Client, Settings
+from tests.conformance.util import wait_until
 from tests.servers import free_port, require_server
 
 pytestmark = pytest.mark.anyio
@@ -80,9 +81,7 @@ async def mesh_formed(kit: Client, nodes: int) -> None:
     membership = getattr(kit.broker, "membership", None)
     if membership is None:
         return
-    with anyio.fail_after(10):
-        while len(membership.peers()) < nodes:
-            await anyio.sleep(0.05)
+    await wait_until(lambda: len(membership.peers()) >= nodes, what=f"{nodes} peers in the mesh")
 
 
 @pytest.fixture
@@ -169,7 +168,7 @@ async def test_least_inflight_avoids_the_slow_node(spawn: object, broker_url: st
             async with anyio.create_task_group() as tg:
                 for _ in range(10):
                     tg.start_soon(one)
-                    await anyio.sleep(0.01)
+                    await anyio.sleep(0.01)  # calls start one by one, each seeing the others
     counts = Counter(served)
     assert counts[fast.id] > 2 * counts[slow.id], counts
 
@@ -185,9 +184,10 @@ async def test_sigkill_calls_still_succeed_and_the_node_expires(
         nodes = [(await kit.call("worker", "Work.Echo", {}, timeout=3))["node"] for _ in range(20)]
         assert set(nodes) == {b.id}
         registry = await kit.get_registry()
-        with anyio.fail_after(10):  # TTL is 2 s
-            while a.id in {n.id for n in registry.view.nodes("worker")}:
-                await anyio.sleep(0.1)
+        await wait_until(  # its TTL is 2 s
+            lambda: a.id not in {n.id for n in registry.view.nodes("worker")},
+            what="the killed node to expire",
+        )
 
 
 async def test_a_late_node_sees_all_within_one_query(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import uuid
 from collections import Counter
@@ -27,6 +28,7 @@ from eventkit import (
 )
 from eventkit.rpc import Invocation, Next
 from tests.conformance.target import Target
+from tests.conformance.util import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -46,15 +48,8 @@ class Conflict(RemoteError):
 
 
 def make_greeter(ns: str, **kwargs: Any) -> Service:
-    svc = Service(
-        "greeter",
-        version="1.0.0",
-        metadata={"team": "core"},
-        namespace=ns,
-        registry_ttl=3.0,
-        heartbeat=0.5,
-        **kwargs,
-    )
+    options: dict[str, Any] = {"registry_ttl": 3.0, "heartbeat": 0.5, **kwargs}
+    svc = Service("greeter", version="1.0.0", metadata={"team": "core"}, namespace=ns, **options)
 
     @svc.endpoint("Greeter.Hello")
     async def hello(req: HelloRequest, ctx: Context) -> HelloReply:
@@ -167,9 +162,8 @@ async def test_deadline_expires_and_cancels_the_handler(target: Target, ns: str)
         with pytest.raises(DeadlineExceeded) as exc:
             await kit.call("greeter", "Greeter.Slow", {"seconds": 5}, timeout=0.5)
         assert exc.value.code == 408
-        with anyio.fail_after(5):
-            while not svc.cancelled:  # type: ignore[attr-defined]
-                await anyio.sleep(0.01)
+        cancelled: list[Any] = svc.cancelled  # type: ignore[attr-defined]
+        await wait_until(lambda: bool(cancelled), what="the handler to be cancelled")
 
 
 async def test_a_thousand_concurrent_calls_each_get_their_own_reply(
@@ -194,42 +188,64 @@ async def test_a_thousand_concurrent_calls_each_get_their_own_reply(
     assert replies == {i: f"Hello {i}" for i in range(1000)}
 
 
+async def known_nodes(kit: Client, service: str, count: int) -> set[str]:
+    """Query the registry until ``count`` nodes of ``service`` are known; their ids."""
+    registry = await kit.get_registry()
+    with anyio.fail_after(10):
+        while len(registry.view.nodes(service)) < count:
+            await registry.query(service, wait=0.2)
+    return {n.id for n in registry.view.nodes(service)}
+
+
 async def test_round_robin_alternates_and_graceful_stop_removes_the_node(
     target: Target, ns: str
 ) -> None:
-    a, b = make_greeter(ns), make_greeter(ns)
+    # b's record would expire only after 60 s: leaving within the wait below is its leave.
+    a, b = make_greeter(ns), make_greeter(ns, registry_ttl=60.0)
+    held: list[str] = []
+    release = anyio.Event()
+
+    @b.before_stop
+    def let_the_held_calls_finish() -> None:  # while b still serves, before it drains
+        release.set()
+
+    for svc in (a, b):
+
+        @svc.endpoint("Greeter.Hold")
+        async def hold(req: dict[str, Any], ctx: Context) -> str:
+            held.append(ctx.node_id)
+            await release.wait()
+            return "done"
+
     async with running(target, a, b), caller(target, ns) as kit:
+        assert await known_nodes(kit, "greeter", 2) == {a.node_id, b.node_id}
         nodes = []
         for _ in range(10):
             reply = await kit.call(
                 "greeter", "Greeter.Hello", HelloRequest(name="x"), response=HelloReply, timeout=5
             )
             nodes.append(reply.node)
-            if len(set(nodes)) < 2 and len(nodes) == 1:
-                await kit.services(wait=0.3)  # make sure both are known
-        counts = Counter(nodes[-8:])
-        assert set(counts) == {a.node_id, b.node_id}
-        assert counts[a.node_id] == counts[b.node_id] == 4
-        assert all(x != y for x, y in zip(nodes[-8:], nodes[-7:], strict=False))
+        assert Counter(nodes) == {a.node_id: 5, b.node_id: 5}
+        assert all(x != y for x, y in itertools.pairwise(nodes))
 
-        # a graceful stop: in-flight calls complete, and the node leaves at once
-        slow_done = []
+        # A graceful stop: the calls in flight on b complete, and b leaves at once.
+        held_done = []
 
-        async def slow_call() -> None:
-            slow_done.append(
-                await kit.call("greeter", "Greeter.Slow", {"seconds": 0.3}, timeout=10)
-            )
+        async def held_call() -> None:
+            held_done.append(await kit.call("greeter", "Greeter.Hold", {}, timeout=10))
 
         async with anyio.create_task_group() as tg:
             for _ in range(4):
-                tg.start_soon(slow_call)
-            await anyio.sleep(0.1)
+                tg.start_soon(held_call)
+            await wait_until(lambda: len(held) == 4, what="4 calls in their handlers")
+            assert held.count(b.node_id) == 2  # in flight on b as it stops
             await b.stop()
-        assert slow_done == ["done"] * 4
+        assert held_done == ["done"] * 4
         registry = await kit.get_registry()
-        with anyio.fail_after(5):
-            while b.node_id in {n.id for n in registry.view.nodes("greeter")}:
-                await anyio.sleep(0.01)
+        await wait_until(
+            lambda: b.node_id not in {n.id for n in registry.view.nodes("greeter")},
+            what="b to leave the registry",
+        )
         for _ in range(5):
             reply = await kit.call(
                 "greeter", "Greeter.Hello", HelloRequest(name="x"), response=HelloReply, timeout=5

@@ -249,13 +249,15 @@ async def test_lifecycle_hooks_run_in_order() -> None:
 async def test_stop_drains_in_flight_handlers() -> None:
     url = "memory://drain-test"
     svc = Service("slow", broker=url, drain_timeout=5)
-    started, finished = anyio.Event(), []
+    started, stopping, finished = anyio.Event(), anyio.Event(), []
 
     @svc.subscribe("jobs.run")
     async def slow(data: Any) -> None:
         started.set()
-        await anyio.sleep(0.2)
+        await stopping.wait()  # still in flight when the stop begins
         finished.append(data)
+
+    svc.before_stop(stopping.set)
 
     await svc.start(broker=url)
     async with eventkit.connect(url) as kit:

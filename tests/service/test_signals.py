@@ -12,21 +12,26 @@ import pytest
 
 SCRIPT = textwrap.dedent(
     """
-    import sys
     import anyio
     from eventkit import Service
 
     svc = Service("sigtest", drain_timeout=5)
+    stopping: list[anyio.Event] = []
 
     @svc.subscribe("jobs.run")
     async def job(n: int) -> None:
         print("started", n, flush=True)
-        await anyio.sleep(0.5)
+        await stopping[0].wait()  # in flight until the stop has begun
         print("finished", n, flush=True)
 
     @svc.after_start
     async def kick() -> None:
+        stopping.append(anyio.Event())
         await svc.publish("jobs.run", 7)
+
+    @svc.before_stop
+    def begin() -> None:  # runs before the drain
+        stopping[0].set()
 
     @svc.after_stop
     def bye() -> None:

@@ -21,7 +21,7 @@ async def test_each_deadline_expires_once_in_order_unless_discarded() -> None:
     deadlines.add("gone", now + 0.02)
     deadlines.add("later", now + 0.2)
     deadlines.discard("gone")
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(0.3)  # time passes on the loop's clock: the timers are the point
     assert [key for key, _ in expired] == ["early", "late", "later"]
     for (key, at), due in zip(expired, (0.05, 0.15, 0.2), strict=True):
         assert at >= now + due, key  # never before its deadline

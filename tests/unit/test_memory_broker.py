@@ -159,7 +159,7 @@ async def test_a_durable_message_cut_off_in_one_member_goes_to_another() -> None
     seen = Seen()
     async with MemoryBroker(url, drain_timeout=0.05) as a, MemoryBroker(url) as b:
         sub = await a.subscribe("shop.orders", stuck, durable="billing")
-        await anyio.sleep(0.01)  # a's worker parks first, so the message goes to it
+        await anyio.wait_all_tasks_blocked()  # a's worker parks first: the message is a's
         await b.subscribe("shop.orders", seen, durable="billing")
         await a.publish(Message("shop.orders", b"m1"))
         with anyio.fail_after(5):
