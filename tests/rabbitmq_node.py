@@ -7,6 +7,8 @@ with the ``rabbitmq-server`` and ``rabbitmqctl`` on this machine::
     async with private_rabbitmq() as node:      # started, on a free loopback port
         broker = RabbitBroker(node.url)
         await node.restart()                    # stop_app, then start_app
+        async with node.outage():               # down for the block
+            ...
                                                 # stopped, its folder removed, at the end
 
 A node has its own name (``eventkit-test-<hex>@localhost``), AMQP and Erlang distribution
@@ -183,12 +185,22 @@ class RabbitNode:
 
     async def restart(self) -> None:
         """Restart the RabbitMQ application (``stop_app``, ``start_app``): every connection
-        drops, durable queues and their messages stay. Shielded, so the node always comes
-        back; returns once it serves AMQP again."""
+        drops, durable queues and their messages stay. Returns once it serves AMQP again."""
+        async with self.outage():
+            pass
+
+    @asynccontextmanager
+    async def outage(self) -> AsyncIterator[None]:
+        """The RabbitMQ application is stopped for the block (the node runs on, refusing
+        connections), and started again after it, whatever happens inside."""
         with anyio.CancelScope(shield=True):
             await self.ctl("stop_app")
-            await self.ctl("start_app")
-            await self._wait_serving(START_TIMEOUT)
+        try:
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.ctl("start_app")
+                await self._wait_serving(START_TIMEOUT)
 
     async def join(self, other: RabbitNode) -> None:
         """Make this node a member of ``other``'s cluster (both from one RabbitHome)."""

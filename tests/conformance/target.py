@@ -12,10 +12,12 @@ from eventkit.brokers import Broker
 
 @dataclass
 class Restartable:
-    """A server a test may restart: brokers on it, and the restart itself."""
+    """A server a test may restart or take down: brokers on it, ``restart()``, and
+    ``outage()``, an async context manager during which the server is down."""
 
     new_broker: Callable[[], Broker]
     restart: Callable[[], Awaitable[None]]
+    outage: Callable[[], AbstractAsyncContextManager[None]]
 
 
 @dataclass
@@ -24,7 +26,7 @@ class Target:
 
     ``new_broker()`` returns a fresh, unconnected broker; two of them talk to the same server
     (or bus). A target whose broker talks to a server says how to get one that a test may
-    restart: ``restartable()`` gives a server of the test's own (the shared servers on this
+    restart or stop: ``restartable()`` gives a server of the test's own (the shared servers on this
     machine are never restarted), or fails (skips, outside CI) when a tool it needs is
     missing. A target with no server at all declares ``in_process``: memory's bus lives in
     the test process, and the http mesh is its nodes, each in the test process too.
@@ -32,10 +34,9 @@ class Target:
     set it to False where the broker spreads work without promising that (the suite then
     only requires that more than one member gets work).
     ``unreachable()`` returns a broker whose server does not answer (None where there is no
-    server to miss, as with memory). ``outage()`` is an async context manager during which the
-    server is down, where the target controls one. ``remote`` is how another process
-    joins the same bus (a URL and the broker's options, for ``eventkit.brokers.from_url``),
-    or None where the bus lives in this process alone (memory).
+    server to miss, as with memory). ``remote`` is how another process joins the same bus (a
+    URL and the broker's options, for ``eventkit.brokers.from_url``), or None where the bus
+    lives in this process alone (memory).
     """
 
     name: str
@@ -44,7 +45,6 @@ class Target:
     in_process: bool = False
     fair_queue_groups: bool = True
     unreachable: Callable[[], Broker] | None = None
-    outage: Callable[[], AbstractAsyncContextManager[None]] | None = None
     remote: tuple[str, dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:

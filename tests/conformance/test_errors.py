@@ -7,8 +7,7 @@ operation fail for a different reason and checks the type of what comes out.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -48,8 +47,8 @@ async def raises_only_eventkit_errors(
 
 async def test_connect_to_a_server_that_does_not_answer(target: Target) -> None:
     if target.unreachable is None:
-        assert target.name == "memory", f"{target.name} must declare an unreachable broker"
-        return  # an in-process bus has no server to miss
+        assert target.in_process, f"{target.name} must declare an unreachable broker"
+        pytest.skip(f"{target.name} is in-process: there is no server to miss")
     broker = target.unreachable()
     with anyio.fail_after(60), pytest.raises(ConnectionLost):
         await broker.connect()
@@ -86,20 +85,21 @@ async def test_bad_input_is_refused_with_eventkit_errors(broker: Broker, topic: 
             await broker.publish(Message(f"{topic}.big", b"x" * (limit + 1)))
 
 
-@asynccontextmanager
-async def no_server(target: Target) -> AsyncIterator[bool]:
-    if target.outage is None:
-        yield False
-        return
-    async with target.outage():
-        yield True
-
-
-async def test_a_server_outage_raises_only_eventkit_errors(target: Target, topic: str) -> None:
-    if target.outage is None:
-        return  # only where the target controls the server (no shared server is stopped)
-    async with target.new_broker() as broker:
-        async with no_server(target):
+async def test_a_server_outage_raises_only_eventkit_errors(
+    target: Target, topic: str, request: pytest.FixtureRequest
+) -> None:
+    """On a server of the test's own (no shared server is stopped)."""
+    if target.in_process:
+        pytest.skip(f"{target.name} is in-process: there is no server to stop")
+    if target.name == "rabbitmq":  # strict: once fixed, this marker has to go
+        reason = (
+            "a subscribe while RabbitMQ is down raises aio-pika's RuntimeError('Connection "
+            "was not opened') from RabbitBroker.subscribe (connection.channel()), unmapped"
+        )
+        request.applymarker(pytest.mark.xfail(raises=RuntimeError, strict=True, reason=reason))
+    assert target.restartable is not None  # Target refuses a server without one
+    async with target.restartable() as server, server.new_broker() as broker:
+        async with server.outage():
             durable = name(topic, "d")
             policy = DeliveryPolicy(max_attempts=2)
             outcomes = [

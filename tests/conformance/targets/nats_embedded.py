@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-
-import anyio.to_thread
+from functools import partial
 
 from eventkit.brokers.nats import EmbeddedNats, NatsBroker
 from tests.servers import free_port
 
 from ..target import Restartable, Target
+from .nats import outage
 
 
 @asynccontextmanager
@@ -22,21 +22,12 @@ async def target() -> AsyncIterator[Target]:
 
         @asynccontextmanager
         async def restartable() -> AsyncIterator[Restartable]:
-            yield Restartable(new_broker, server.arestart)  # the suite's own server
-
-        @asynccontextmanager
-        async def outage() -> AsyncIterator[None]:
-            await anyio.to_thread.run_sync(server.stop_node, 0)
-            try:
-                yield
-            finally:
-                await anyio.to_thread.run_sync(server.start_node, 0)
+            yield Restartable(new_broker, server.arestart, partial(outage, server))
 
         yield Target(
             name="nats_embedded",
             new_broker=new_broker,
             restartable=restartable,
             unreachable=lambda: NatsBroker(f"nats://127.0.0.1:{free_port()}", connect_timeout=1),
-            outage=outage,
             remote=(server.url, {}),
         )

@@ -71,7 +71,7 @@ async def restartable() -> AsyncIterator[Restartable]:
     """A private RabbitMQ node for one test (needs rabbitmq-server: see tests.rabbitmq_node)."""
     async with private_rabbitmq() as node:
         exchange = new_exchange()
-        yield Restartable(lambda: broker_on(node.url, exchange), node.restart)
+        yield Restartable(lambda: broker_on(node.url, exchange), node.restart, node.outage)
 
 
 @asynccontextmanager
