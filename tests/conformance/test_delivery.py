@@ -193,9 +193,12 @@ async def test_large_bodies(broker: Broker, topic: str) -> None:
         assert "over" not in got.ids()
 
 
+@pytest.mark.timeout(360)
 async def test_ten_thousand_messages_from_a_hundred_publishers(
     broker: Broker, target: Target, topic: str
 ) -> None:
+    """The bounds stop a hang; they are no speed claim. RabbitMQ confirms every publish, and
+    on a loaded 2-core machine, measured by coverage, 10,000 took over a minute."""
     got = Recorder()
     publishers, per_publisher = 100, 100
     async with target.new_broker() as other:
@@ -208,11 +211,11 @@ async def test_ten_thousand_messages_from_a_hundred_publishers(
             for i in range(per_publisher):
                 await via.publish(Message(f"{topic}.load", b"x" * 64, {"x-id": f"{n}-{i}"}))
 
-        with anyio.fail_after(60):
+        with anyio.fail_after(240):
             async with anyio.create_task_group() as tg:
                 for n in range(publishers):
                     tg.start_soon(publish, n)
         expected = {f"{n}-{i}" for n in range(publishers) for i in range(per_publisher)}
-        await got.wait_ids(expected, timeout=60)
+        await got.wait_ids(expected, timeout=90)
     assert len(got.messages) == publishers * per_publisher
     assert got.duplicates() == []
