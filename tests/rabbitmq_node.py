@@ -224,7 +224,8 @@ class RabbitNode:
                 with anyio.move_on_after(30):
                     await process.wait()
                 if process.returncode is None:
-                    os.killpg(process.pid, signal.SIGKILL)
+                    with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+                        os.killpg(process.pid, signal.SIGKILL)
                     await process.wait()
             finally:
                 if self._output is not None:

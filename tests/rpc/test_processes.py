@@ -156,7 +156,8 @@ async def test_round_robin_alternates_between_processes(
 
 
 async def test_least_inflight_avoids_the_slow_node(spawn: object, broker_url: str, ns: str) -> None:
-    slow, fast = spawn(slow=0.3), spawn()  # type: ignore[operator]
+    # 1 s per call: slow against the fast node's work even on a loaded machine under coverage
+    slow, fast = spawn(slow=1.0), spawn()  # type: ignore[operator]
     async with caller(broker_url, ns, selector="least_inflight") as kit:
         await wait_nodes(kit, 2)
         served: list[str] = []
