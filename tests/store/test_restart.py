@@ -26,7 +26,7 @@ from eventkit import EventKitError
 from eventkit.brokers.memory import MemoryBroker
 from eventkit.brokers.nats import EmbeddedNats, NatsBroker
 from eventkit.store import Store
-from tests.servers import IN_CI
+from tests.servers import skip_or_fail
 
 from .conftest import CHOSEN
 from .postgres import PrivatePostgres
@@ -63,9 +63,7 @@ async def backing(name: str, tmp_path: Path) -> AsyncIterator[Backing]:
     elif name == "postgresql":
         missing = PrivatePostgres.available()
         if missing is not None:
-            if IN_CI:
-                pytest.fail(f"a private PostgreSQL cannot start: {missing}")
-            pytest.skip(f"a private PostgreSQL cannot start: {missing}")
+            skip_or_fail(f"a private PostgreSQL cannot start: {missing}")
         server = await anyio.to_thread.run_sync(PrivatePostgres.create)
         try:
             yield Backing("memory://", server.url, lambda: anyio.to_thread.run_sync(server.restart))
