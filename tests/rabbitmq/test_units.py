@@ -112,3 +112,16 @@ def test_from_url_makes_a_rabbit_broker_with_options() -> None:
 def test_redact_hides_the_password() -> None:
     assert _redact("amqp://u:secret@h:5672/v") == "amqp://u:***@h:5672/v"
     assert _redact("amqp://h/") == "amqp://h/"
+
+
+def test_a_channel_closed_under_a_publish_is_a_connection_lost() -> None:
+    """aiormq raises ChannelInvalidStateError, a RuntimeError, for a publish on a channel a
+    restart has just closed: the adapter's except clause takes it, and it means a lost link."""
+    import aiormq.exceptions
+
+    from eventkit.brokers.rabbitmq._errors import DRIVER_ERRORS, publish_error
+    from eventkit.wire import ConnectionLost
+
+    exc = aiormq.exceptions.ChannelInvalidStateError("<Channel: 1> closed")
+    assert isinstance(exc, DRIVER_ERRORS)
+    assert isinstance(publish_error(exc, "a.b", "127.0.0.1:5672", 10.0), ConnectionLost)

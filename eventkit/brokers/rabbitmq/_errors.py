@@ -30,7 +30,13 @@ CONNECTION_ERRORS = (
     ConnectionError,
     OSError,
 )
-DRIVER_ERRORS = (amqp_errors.AMQPError, ConnectionError, OSError, TimeoutError)
+DRIVER_ERRORS = (
+    amqp_errors.AMQPError,
+    amqp_errors.ChannelInvalidStateError,  # a RuntimeError: a publish as the link drops
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
 """Everything the driver (or the socket under it) raises that eventkit translates."""
 
 START_HINT = (
