@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
-from typer.completion import get_completion_script
+from typer.completion import get_completion_script  # type: ignore[attr-defined]
 
 __all__ = ["PROG_NAME", "Shell", "completion"]
 

@@ -35,7 +35,14 @@ from ..rpc import (
 from ..service import Client
 from ..wire import DataCodec, Message, decode_attributes
 from . import probes
-from .connection import BrokerOption, NamespaceOption, connected, run_async
+from .connection import (
+    BrokerOption,
+    NamespaceOption,
+    connected,
+    not_seen_hint,
+    run_async,
+    where,
+)
 from .output import Format, console, fail, print_json, print_yaml, progress
 
 __all__ = ["PING_ENDPOINT", "describe", "health", "services"]
@@ -67,11 +74,11 @@ def services(
                 return
             if not found:
                 fail(
-                    f"no services in namespace {kit.namespace!r} on {kit.settings.broker}",
-                    "start some with `eventkit run MODULE:ATTR` or `eventkit up DIR`, or "
-                    "check --namespace / EVENTKIT_NAMESPACE",
+                    f"no services in {where(kit.settings)}",
+                    "start some with `eventkit run MODULE:ATTR` or `eventkit up DIR`; "
+                    + not_seen_hint(kit.settings, broker is not None),
                 )
-            table = Table(title=f"services in {kit.namespace} on {kit.settings.broker}")
+            table = Table(title=f"services in {where(kit.settings)}")
             for column in ("NAME", "VERSION", "KIND", "NODES", "ENDPOINTS", "SUBSCRIPTIONS"):
                 table.add_column(column)
             for info in found:
@@ -102,18 +109,18 @@ def _service_dump(info: ServiceInfo) -> dict[str, Any]:
     return info.model_dump(mode="json")
 
 
-async def _known_or_fail(kit: Client, name: str, wait: float) -> list[ServiceInfo]:
+async def _known_or_fail(kit: Client, name: str, wait: float, chosen: bool) -> list[ServiceInfo]:
+    """The service's versions in the view; else fail, naming where the command looked."""
     with progress(f"asking the registry for {name}"):
         found = await kit.describe(name, wait=wait)
         if found:
             return found
         known = sorted({info.name for info in await kit.services(wait=wait)})
     fail(
-        f"no service {name!r} in namespace {kit.namespace!r} on {kit.settings.broker}",
+        f"no service {name!r} in {where(kit.settings)}",
         f"known services: {', '.join(known)}"
         if known
-        else "no services run there: start some with `eventkit up DIR` or "
-        "`eventkit run MODULE:ATTR`",
+        else "known services: none; " + not_seen_hint(kit.settings, chosen),
     )
 
 
@@ -129,7 +136,7 @@ def describe(
 
     async def go() -> None:
         async with connected(broker, namespace) as kit:
-            found = await _known_or_fail(kit, service, wait)
+            found = await _known_or_fail(kit, service, wait, broker is not None)
             # A second short query gathers the other nodes of a service with several.
             registry = await kit.get_registry()
             await registry.query(None, wait=min(wait, 0.3))
@@ -222,7 +229,7 @@ def health(
 
     async def go() -> None:
         async with connected(broker, namespace) as kit:
-            known = await _known_or_fail(kit, service, min(timeout, 1.0))
+            known = await _known_or_fail(kit, service, min(timeout, 1.0), broker is not None)
             nodes = {n.id: n for info in known for n in info.nodes if n.kind == "eventkit"}
             if not nodes:
                 fail(

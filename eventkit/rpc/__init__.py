@@ -9,7 +9,7 @@ granted by the receiver, heartbeats on idle streams). This package uses the regi
 (:mod:`eventkit.discovery`), the wire and the Broker protocol; nothing above it.
 """
 
-from ._caller import DEFAULT_TIMEOUT, Caller
+from ._caller import DEFAULT_TIMEOUT, Caller, where_services_meet
 from ._context import (
     Context,
     Publisher,
@@ -105,4 +105,5 @@ __all__ = [
     "request_topic",
     "service_topic",
     "stream_topic",
+    "where_services_meet",
 ]

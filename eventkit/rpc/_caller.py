@@ -30,6 +30,7 @@ from ..wire import (
     Headers,
     Message,
     ServiceUnavailable,
+    redact_url,
 )
 from ._context import inherited_deadline, propagated_headers
 from ._deadlines import Deadlines
@@ -59,7 +60,7 @@ from ._stream_protocol import (
 )
 from ._stream_state import CallerStream, StreamSpec
 
-__all__ = ["DEFAULT_TIMEOUT", "Caller"]
+__all__ = ["DEFAULT_TIMEOUT", "Caller", "where_services_meet"]
 
 log = logging.getLogger("eventkit.calls")
 
@@ -465,8 +466,9 @@ class Caller:
         known = registry.view.known_services() if registry is not None else []
         what = f"{service} (version {version})" if version else service
         return (
-            f"no node of service {what} is known; known services: "
-            f"{', '.join(known) if known else 'none'}"
+            f"no node of service {what} is known in namespace {self.namespace!r} on "
+            f"{redact_url(self.broker.url)}; known services: "
+            f"{', '.join(known) if known else 'none'}. {where_services_meet(self.broker.url)}"
         )
 
     def _decode(self, reply: Message, response: Any) -> Any:
@@ -491,3 +493,16 @@ def _is_idempotent(node: NodeInfo, endpoint: str) -> bool:
 # suspends, so a broker may run it in its read loop (one hand-off less per reply).
 Caller._on_reply._eventkit_guarded = True  # type: ignore[attr-defined]
 inline(Caller._on_reply)  # type: ignore[arg-type]
+
+
+def where_services_meet(url: str) -> str:
+    """What to check when a caller cannot see a service: they meet on one broker and namespace."""
+    if url.startswith("memory:"):
+        return (
+            "memory:// reaches only this process: start the service in it, or give both "
+            "processes the same shared broker (EVENTKIT_BROKER)"
+        )
+    return (
+        "A caller sees only the services on the same broker URL and namespace: check the "
+        "service's --broker / EVENTKIT_BROKER and EVENTKIT_NAMESPACE (it logs both as it starts)"
+    )
