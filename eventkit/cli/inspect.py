@@ -54,7 +54,7 @@ from .connection import (
 from .output import Format, console, fail, print_json, print_yaml, progress
 from .schema_text import message_lines
 
-__all__ = ["PING_ENDPOINT", "describe", "health", "node_address", "services"]
+__all__ = ["PING_ENDPOINT", "describe", "health", "known_or_fail", "node_address", "services"]
 
 PING_ENDPOINT = "eventkit.ping"
 """The endpoint name ``health`` sends to each node. No service defines it, so a live RPC
@@ -118,7 +118,7 @@ def _service_dump(info: ServiceInfo) -> dict[str, Any]:
     return info.model_dump(mode="json")
 
 
-async def _known_or_fail(kit: Client, name: str, wait: float, chosen: bool) -> list[ServiceInfo]:
+async def known_or_fail(kit: Client, name: str, wait: float, chosen: bool) -> list[ServiceInfo]:
     """The service's versions in the view; else fail, naming where the command looked."""
     with progress(f"asking the registry for {name}"):
         found = await kit.describe(name, wait=wait)
@@ -146,7 +146,7 @@ def describe(
 
     async def go() -> None:
         async with connected(broker, namespace) as kit:
-            found = await _known_or_fail(kit, service, wait, broker is not None)
+            found = await known_or_fail(kit, service, wait, broker is not None)
             # A second short query gathers the other nodes of a service with several.
             registry = await kit.get_registry()
             await registry.query(None, wait=min(wait, 0.3))
@@ -267,7 +267,7 @@ def health(
 
     async def go() -> None:
         async with connected(broker, namespace) as kit:
-            known = await _known_or_fail(kit, service, min(timeout, 1.0), broker is not None)
+            known = await known_or_fail(kit, service, min(timeout, 1.0), broker is not None)
             nodes = {n.id: n for info in known for n in info.nodes if n.kind == "eventkit"}
             if not nodes:
                 fail(
