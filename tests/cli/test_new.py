@@ -26,6 +26,8 @@ from tests.servers import require_server
 
 from .util import ROOT, env_for, eventkit, namespace, run_service, wait_listed
 
+pytestmark = pytest.mark.timeout(900)  # a fresh virtual environment is installed from the index
+
 
 def _clean_env(home: Path, venv: Path | None = None) -> dict[str, str]:
     """What a new shell has: no PYTHONPATH, no EVENTKIT_* of ours, the venv first on PATH."""
