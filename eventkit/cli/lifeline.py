@@ -27,7 +27,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from types import FrameType
+from typing import Any
 
 __all__ = [
     "SUPERVISOR_ENV",
@@ -96,11 +98,11 @@ def signal_group(pid: int, signum: int) -> None:
         os.killpg(pid, signum)
 
 
-def honour_stop_signals(handler: signal.Handlers | object) -> dict[int, object]:
+def honour_stop_signals(handler: Callable[[int, FrameType | None], Any]) -> dict[int, Any]:
     """Install ``handler`` for SIGINT, SIGTERM and SIGHUP; returns the previous handlers.
 
     Explicitly, because a process started with SIGINT ignored (a background job of a
     script, ``trap '' INT``) keeps it ignored: Python installs its own Ctrl-C handler only
     where SIGINT was not ignored at start.
     """
-    return {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}  # type: ignore[arg-type]
+    return {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -143,7 +144,7 @@ def _reload(
     cmd = _child_command(target, broker, namespace, log_level)
     stop = threading.Event()
 
-    def on_stop(signum: int, frame: object) -> None:
+    def on_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     previous = honour_stop_signals(on_stop)
@@ -164,7 +165,7 @@ def _reload(
     finally:
         _stop(child)
         for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+            signal.signal(signum, handler)
 
 
 def _spawn(cmd: list[str]) -> subprocess.Popen[bytes]:
