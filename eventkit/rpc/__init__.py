@@ -9,7 +9,7 @@ granted by the receiver, heartbeats on idle streams). This package uses the regi
 (:mod:`eventkit.discovery`), the wire and the Broker protocol; nothing above it.
 """
 
-from ._caller import DEFAULT_TIMEOUT, Caller, where_services_meet
+from ._caller import DEFAULT_TIMEOUT, Caller
 from ._context import (
     Context,
     Publisher,
@@ -54,6 +54,7 @@ from ._server import Procedure, RequestObserver, RpcServer
 from ._stream import Stream
 from ._stream_protocol import DEFAULT_HEARTBEAT, DEFAULT_WINDOW, StreamKind
 from ._stream_state import StreamProcedure
+from ._unseen import where_services_meet
 
 __all__ = [
     "ADDRESS",

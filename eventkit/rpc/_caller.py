@@ -30,7 +30,6 @@ from ..wire import (
     Headers,
     Message,
     ServiceUnavailable,
-    redact_url,
 )
 from ._context import inherited_deadline, propagated_headers
 from ._deadlines import Deadlines
@@ -59,8 +58,9 @@ from ._stream_protocol import (
     MIN_HEARTBEAT,
 )
 from ._stream_state import CallerStream, StreamSpec
+from ._unseen import no_node_detail
 
-__all__ = ["DEFAULT_TIMEOUT", "Caller", "where_services_meet"]
+__all__ = ["DEFAULT_TIMEOUT", "Caller"]
 
 log = logging.getLogger("eventkit.calls")
 
@@ -464,12 +464,7 @@ class Caller:
     def _no_node_detail(self, service: str, version: str | None) -> str:
         registry = self._registry
         known = registry.view.known_services() if registry is not None else []
-        what = f"{service} (version {version})" if version else service
-        return (
-            f"no node of service {what} is known in namespace {self.namespace!r} on "
-            f"{redact_url(self.broker.url)}; known services: "
-            f"{', '.join(known) if known else 'none'}. {where_services_meet(self.broker.url)}"
-        )
+        return no_node_detail(service, version, self.namespace, self.broker.url, known)
 
     def _decode(self, reply: Message, response: Any) -> Any:
         if reply.headers.get(STATUS, OK) != OK:
@@ -493,16 +488,3 @@ def _is_idempotent(node: NodeInfo, endpoint: str) -> bool:
 # suspends, so a broker may run it in its read loop (one hand-off less per reply).
 Caller._on_reply._eventkit_guarded = True  # type: ignore[attr-defined]
 inline(Caller._on_reply)  # type: ignore[arg-type]
-
-
-def where_services_meet(url: str) -> str:
-    """What to check when a caller cannot see a service: they meet on one broker and namespace."""
-    if url.startswith("memory:"):
-        return (
-            "memory:// reaches only this process: start the service in it, or give both "
-            "processes the same shared broker (EVENTKIT_BROKER)"
-        )
-    return (
-        "A caller sees only the services on the same broker URL and namespace: check the "
-        "service's --broker / EVENTKIT_BROKER and EVENTKIT_NAMESPACE (it logs both as it starts)"
-    )
