@@ -5,7 +5,9 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY eventkit ./eventkit
-RUN pip install ".[nats,rabbitmq,cli,examples,otel]"
+# The base install brings the command and NATS; RabbitMQ, the examples' web parts and
+# OpenTelemetry are extras.
+RUN pip install ".[rabbitmq,examples,otel]"
 COPY examples ./examples
 RUN useradd --system --no-create-home eventkit
 USER eventkit

@@ -64,7 +64,7 @@ def _faststream() -> tuple[Any | None, str]:
     except ImportError as exc:
         return None, (
             f"FastStream rows skipped: it is not importable ({exc.name}); "
-            'install it with pip install "eventkit[bench]"'
+            'install it with pip install -e ".[bench]" (in the checkout)'
         )
     return faststream_impl, ""
 

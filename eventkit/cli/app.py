@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import inspect, new, pubsub, run, store, stream, up
+from . import completion, inspect, new, pubsub, run, store, stream, up
 
 __all__ = ["app"]
 
@@ -15,7 +15,6 @@ app = typer.Typer(
     "--namespace (EVENTKIT_NAMESPACE).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
 app.add_typer(new.app, name="new")
 app.command("run")(run.run)
@@ -28,3 +27,4 @@ app.command("services")(inspect.services)
 app.command("describe")(inspect.describe)
 app.command("health")(inspect.health)
 app.add_typer(store.app, name="store")
+app.command("completion")(completion.completion)

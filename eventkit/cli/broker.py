@@ -9,12 +9,12 @@ stdin, a pipe from ``up``, closes).
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import threading
 
 from ..wire import ConnectionLost
+from .lifeline import bind_to_supervisor, child_env, honour_stop_signals
 
 __all__ = ["EmbeddedBroker"]
 
@@ -27,6 +27,11 @@ class EmbeddedBroker:
         self.url = f"nats://127.0.0.1:{port}"
         self._proc: subprocess.Popen[str] | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The launcher's process id, while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
     def start(self) -> str:
         proc = subprocess.Popen(
             [sys.executable, "-m", "eventkit.cli.broker", str(self.port)],
@@ -35,6 +40,7 @@ class EmbeddedBroker:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            env=child_env(),
         )
         self._proc = proc
         assert proc.stdout is not None
@@ -66,8 +72,8 @@ def _main(port: int) -> int:
     from ..wire import EventKitError
 
     done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
+    honour_stop_signals(lambda *_: done.set())
+    bind_to_supervisor()
     try:
         server = EmbeddedNats(port=port).start()
     except EventKitError as exc:

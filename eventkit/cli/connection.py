@@ -1,8 +1,9 @@
 """The options every subcommand shares (``--broker``, ``--namespace``) and the connection.
 
 Every command talks to ``--broker`` (or ``EVENTKIT_BROKER``), by default the local NATS at
-``nats://127.0.0.1:4222`` that ``eventkit up`` starts when nothing runs there. A broker that
-does not answer is an error that says how to start one.
+``nats://127.0.0.1:4222``: the library's default too (:data:`eventkit.service.DEFAULT_BROKER`),
+so a service started with ``svc.run()`` and the command meet without a setting. A broker that
+does not answer is an error that says how to start one of its kind.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import anyio
 import typer
 
-from ..service import Client, Settings, new_node_id
-from ..wire import ConfigError, ConnectionLost
+from ..rpc import where_services_meet
+from ..service import DEFAULT_BROKER, Client, Settings, new_node_id
+from ..wire import ConfigError, ConnectionLost, redact_url
 from .output import fail, progress
 
 __all__ = [
@@ -25,11 +28,11 @@ __all__ = [
     "NamespaceOption",
     "connected",
     "no_broker_hint",
+    "not_seen_hint",
     "run_async",
     "settings_for",
+    "where",
 ]
-
-DEFAULT_BROKER = "nats://127.0.0.1:4222"
 
 BrokerOption = Annotated[
     str | None,
@@ -37,7 +40,7 @@ BrokerOption = Annotated[
         "--broker",
         "-b",
         envvar="EVENTKIT_BROKER",
-        help=f"Broker URL [default: {DEFAULT_BROKER}]",
+        help=f"Broker URL [default: {DEFAULT_BROKER}, the library's default too]",
         show_default=False,
     ),
 ]
@@ -55,16 +58,48 @@ NamespaceOption = Annotated[
 
 
 def no_broker_hint(url: str) -> str:
-    return (
-        f"start the local stack with `eventkit up DIR` (it starts NATS at {DEFAULT_BROKER} "
-        "when nothing runs there), or run `nats-server -js`, or point --broker / "
-        f"EVENTKIT_BROKER at a running broker (now: {url})"
-    )
+    """What to do when nothing answers at ``url``: advice for that kind of broker."""
+    scheme = urlsplit(url).scheme.lower()
+    shown = redact_url(url)
+    if scheme in ("nats", "tls"):
+        if url == DEFAULT_BROKER:
+            return (
+                "start the local stack with `eventkit up DIR` (it starts NATS here when "
+                "nothing answers), or run `nats-server -js`, or point --broker / "
+                "EVENTKIT_BROKER at a running broker"
+            )
+        return (
+            f"start a NATS server at {shown} (`nats-server -js -p PORT`, or "
+            "`eventkit up DIR --embed` for a local one), or point --broker / EVENTKIT_BROKER "
+            f"at a running broker; without either, the default is {DEFAULT_BROKER}"
+        )
+    if scheme in ("amqp", "amqps"):
+        return (
+            f"start RabbitMQ at {shown} (`rabbitmq-server`, or `docker compose up -d "
+            "rabbitmq`), and check the host, port, user, password and vhost of the URL"
+        )
+    if scheme in ("http", "https"):
+        return (
+            f"the HTTP broker is peer to peer: a process of it must listen at {shown} and "
+            "name the others as ?seeds=host:port; see docs/http.md"
+        )
+    return f"start the broker at {shown}, or point --broker / EVENTKIT_BROKER at a running one"
+
+
+def where(settings: Settings) -> str:
+    """``namespace 'ns' on URL`` (the URL without secrets): where a command looked."""
+    return f"namespace {settings.namespace!r} on {redact_url(settings.broker)}"
+
+
+def not_seen_hint(settings: Settings, chosen: bool) -> str:
+    """What to check when a command finds no service: the broker URL and namespace it used."""
+    source = "from --broker / EVENTKIT_BROKER" if chosen else "the default"
+    return f"this command used {where(settings)} ({source}). {where_services_meet(settings.broker)}"
 
 
 def settings_for(broker: str | None, namespace: str | None) -> Settings:
     """Settings of a command: its flags (already merged with the environment by the option's
-    envvar), then the other ``EVENTKIT_*`` variables, then the command's default broker."""
+    envvar), then the other ``EVENTKIT_*`` variables, then the default broker."""
     argv = ["--broker", broker or DEFAULT_BROKER]
     if namespace:
         argv += ["--namespace", namespace]
@@ -82,11 +117,14 @@ async def connected(broker: str | None, namespace: str | None) -> AsyncIterator[
         client = Client(settings=settings, node_id=new_node_id("cli"))
     except ConfigError as exc:
         fail(str(exc))
-    with progress(f"connecting to {settings.broker}"):
+    with progress(f"connecting to {redact_url(settings.broker)}"):
         try:
             await client.connect()
         except ConnectionLost as exc:
-            fail(f"no broker answers at {settings.broker} ({exc})", no_broker_hint(settings.broker))
+            fail(
+                f"no broker answers at {redact_url(settings.broker)} ({exc})",
+                no_broker_hint(settings.broker),
+            )
     try:
         yield client
     finally:

@@ -84,22 +84,28 @@ def _environment(name: str, *, health: bool, tracing: bool) -> dict[str, str]:
 
 
 def _pyproject(path: Path, *, tracing: bool) -> None:
-    """Add the ``otel`` extra to the eventkit dependency (and the tracing packages)."""
-    text = path.read_text()
+    """Add the ``otel`` extra to the kit's requirement (and the tracing packages)."""
+    lines = path.read_text().splitlines(keepends=True)
 
     def with_otel(match: re.Match[str]) -> str:
-        extras = [e.strip() for e in match.group(2).split(",") if e.strip()]
+        extras = [e.strip() for e in (match.group(2) or "").split(",") if e.strip()]
         if "otel" not in extras:
             extras.append("otel")
         return f'"{match.group(1)}[{",".join(extras)}]'
 
-    text, found = re.subn(r'"(eventkit[\w\-]*)\[([^\]]*)\]', with_otel, text, count=1)
+    found = 0
+    for i, line in enumerate(lines):
+        if line.startswith("dependencies = ["):
+            lines[i], found = re.subn(
+                r'"(eventkit-micro|eventkit)(?:\[([^\]]*)\])?(?=[=<>!~;"\s])', with_otel, line
+            )
+            if tracing:
+                packages = "".join(f'"{p}", ' for p in TRACING_PACKAGES)
+                lines[i] = lines[i].replace("dependencies = [", f"dependencies = [{packages}", 1)
+            break
     if not found:
         raise ValueError(f"{path} names no eventkit dependency to add the otel extra to")
-    if tracing:
-        packages = "".join(f'"{p}", ' for p in TRACING_PACKAGES)
-        text = text.replace("dependencies = [", f"dependencies = [{packages}", 1)
-    path.write_text(text)
+    path.write_text("".join(lines))
 
 
 def _dockerfile(path: Path, command: list[str], env: dict[str, str], *, health: bool) -> None:

@@ -20,7 +20,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..discovery import ANNOUNCE, QUERY, NodeInfo, RegistryQuery, ServiceInfo, registry_topic
+from ..discovery import (
+    ANNOUNCE,
+    QUERY,
+    EndpointInfo,
+    NodeInfo,
+    RegistryQuery,
+    ServiceInfo,
+    registry_topic,
+)
 from ..rpc import (
     CALLER,
     DEADLINE,
@@ -32,13 +40,21 @@ from ..rpc import (
     node_topic,
     reply_topic,
 )
-from ..service import Client
-from ..wire import DataCodec, Message, decode_attributes
+from ..service import Client, Settings
+from ..wire import DataCodec, Message, decode_attributes, redact_url
 from . import probes
-from .connection import BrokerOption, NamespaceOption, connected, run_async
+from .connection import (
+    BrokerOption,
+    NamespaceOption,
+    connected,
+    not_seen_hint,
+    run_async,
+    where,
+)
 from .output import Format, console, fail, print_json, print_yaml, progress
+from .schema_text import message_lines
 
-__all__ = ["PING_ENDPOINT", "describe", "health", "services"]
+__all__ = ["PING_ENDPOINT", "describe", "health", "known_or_fail", "node_address", "services"]
 
 PING_ENDPOINT = "eventkit.ping"
 """The endpoint name ``health`` sends to each node. No service defines it, so a live RPC
@@ -67,11 +83,11 @@ def services(
                 return
             if not found:
                 fail(
-                    f"no services in namespace {kit.namespace!r} on {kit.settings.broker}",
-                    "start some with `eventkit run MODULE:ATTR` or `eventkit up DIR`, or "
-                    "check --namespace / EVENTKIT_NAMESPACE",
+                    f"no services in {where(kit.settings)}",
+                    "start some with `eventkit run MODULE:ATTR` or `eventkit up DIR`; "
+                    + not_seen_hint(kit.settings, broker is not None),
                 )
-            table = Table(title=f"services in {kit.namespace} on {kit.settings.broker}")
+            table = Table(title=f"services in {where(kit.settings)}")
             for column in ("NAME", "VERSION", "KIND", "NODES", "ENDPOINTS", "SUBSCRIPTIONS"):
                 table.add_column(column)
             for info in found:
@@ -102,18 +118,18 @@ def _service_dump(info: ServiceInfo) -> dict[str, Any]:
     return info.model_dump(mode="json")
 
 
-async def _known_or_fail(kit: Client, name: str, wait: float) -> list[ServiceInfo]:
+async def known_or_fail(kit: Client, name: str, wait: float, chosen: bool) -> list[ServiceInfo]:
+    """The service's versions in the view; else fail, naming where the command looked."""
     with progress(f"asking the registry for {name}"):
         found = await kit.describe(name, wait=wait)
         if found:
             return found
         known = sorted({info.name for info in await kit.services(wait=wait)})
     fail(
-        f"no service {name!r} in namespace {kit.namespace!r} on {kit.settings.broker}",
+        f"no service {name!r} in {where(kit.settings)}",
         f"known services: {', '.join(known)}"
         if known
-        else "no services run there: start some with `eventkit up DIR` or "
-        "`eventkit run MODULE:ATTR`",
+        else "known services: none; " + not_seen_hint(kit.settings, chosen),
     )
 
 
@@ -124,12 +140,13 @@ def describe(
     broker: BrokerOption = None,
     namespace: NamespaceOption = None,
 ) -> None:
-    """Name, version, metadata, endpoints with request/response schema (for streams, of one
-    item, and how they stream), subscriptions, nodes."""
+    """Name, version, metadata, endpoints with their fields and types (for streams, of one
+    item, and how they stream), subscriptions, nodes and their addresses; --format json
+    prints the registry records (JSON Schema included)."""
 
     async def go() -> None:
         async with connected(broker, namespace) as kit:
-            found = await _known_or_fail(kit, service, wait)
+            found = await known_or_fail(kit, service, wait, broker is not None)
             # A second short query gathers the other nodes of a service with several.
             registry = await kit.get_registry()
             await registry.query(None, wait=min(wait, 0.3))
@@ -139,46 +156,74 @@ def describe(
                 print_json(dump) if format is Format.json else print_yaml(dump)
                 return
             for info in found:
-                _print_service(info)
+                _print_service(info, kit.settings)
 
     run_async(go)
 
 
-def _print_service(info: ServiceInfo) -> None:
+def _print_service(info: ServiceInfo, settings: Settings) -> None:
+    """go-micro's listing: the service, its endpoints' messages field by field, its nodes."""
     console.print(f"[bold]{escape(info.name)}[/] version {escape(info.version)}")
     if info.kind != "eventkit":
         console.print(f"kind: {escape(info.kind)} (found through the broker's own discovery)")
     if info.metadata:
         console.print("metadata: " + ", ".join(f"{k}={v}" for k, v in info.metadata.items()))
     for endpoint in info.endpoints:
-        kind = f" [magenta]({endpoint.stream} stream)[/]" if endpoint.stream else ""
-        console.print(f"endpoint [cyan]{escape(endpoint.name)}[/]{kind}")
-        if endpoint.subject:
-            console.print(f"  subject:  {escape(endpoint.subject)}")
-        # A streaming side is described by the schema of one of its items.
-        what = _STREAMED.get(endpoint.stream, ("request:  ", "response: "))
-        console.print(f"  {what[0]}{escape(_schema_text(endpoint.request))}")
-        console.print(f"  {what[1]}{escape(_schema_text(endpoint.response))}")
-        if endpoint.metadata:
-            console.print(f"  metadata: {escape(json.dumps(endpoint.metadata))}")
+        _print_endpoint(endpoint)
     for topic in sorted(_topics(info)):
         console.print(f"subscribes [green]{escape(topic)}[/]")
-    table = Table("NODE", "ADDRESS", "STARTED", "METADATA")
-    for node in info.nodes:
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(node.started))
-        table.add_row(node.id, node.address, started, json.dumps(node.metadata))
-    console.print(table)
+    _print_nodes(info, settings)
 
 
-_STREAMED: dict[str | None, tuple[str, str]] = {
-    "server": ("request:  ", "items:    "),
-    "client": ("items:    ", "response: "),
-    "bidi": ("items in: ", "items out:"),
+_ROLES: dict[str | None, tuple[str, str]] = {
+    None: ("request", "response"),
+    "server": ("request", "items"),
+    "client": ("items", "response"),
+    "bidi": ("items in", "items out"),
 }
+"""What an endpoint's two schemas describe: a streaming side, one of its items."""
 
 
-def _schema_text(schema: dict[str, Any]) -> str:
-    return json.dumps(schema, separators=(",", ":")) if schema else "(any JSON)"
+def _print_endpoint(endpoint: EndpointInfo) -> None:
+    kind = f" [magenta]({endpoint.stream} stream)[/]" if endpoint.stream else ""
+    console.print(f"\nendpoint [cyan]{escape(endpoint.name)}[/]{kind}")
+    if endpoint.subject:
+        console.print(f"  subject  {escape(endpoint.subject)}")
+    request, response = _ROLES.get(endpoint.stream, _ROLES[None])
+    _print_message(request, endpoint.request)
+    _print_message(response, endpoint.response)
+    if endpoint.metadata:
+        console.print(f"  metadata: {escape(json.dumps(endpoint.metadata))}")
+
+
+def _print_message(role: str, schema: dict[str, Any]) -> None:
+    first, *rest = message_lines(schema)
+    console.print(f"  {role} {escape(first)}")
+    for line in rest:
+        console.print(f"  {escape(line)}")
+
+
+def _print_nodes(info: ServiceInfo, settings: Settings) -> None:
+    """Each node's address: the topic its RPC server listens on, on the broker (calls go
+    there), and its process: the host name and pid it runs as."""
+    for node in info.nodes:
+        console.print(f"\nnode [bold]{escape(node.id)}[/]")
+        if node.kind != "eventkit":  # reached at its endpoints' subjects, listed above
+            console.print(f"  address  each endpoint's subject on {redact_url(settings.broker)}")
+        else:
+            started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(node.started))
+            console.print(f"  address  {escape(node_address(settings, node))} (its RPC topic)")
+            console.print(f"  process  {escape(node.address)} (host/pid)")
+            console.print(f"  started  {started}")
+        if node.metadata:
+            pairs = ", ".join(f"{k}={v}" for k, v in node.metadata.items())
+            console.print(f"  metadata {escape(pairs)}")
+
+
+def node_address(settings: Settings, node: NodeInfo) -> str:
+    """Where a node is reached: its own RPC topic on the broker (``topic on URL``)."""
+    topic = node_topic(settings.namespace, node.service, node.id)
+    return f"{topic} on {redact_url(settings.broker)}"
 
 
 @dataclass
@@ -222,7 +267,7 @@ def health(
 
     async def go() -> None:
         async with connected(broker, namespace) as kit:
-            known = await _known_or_fail(kit, service, min(timeout, 1.0))
+            known = await known_or_fail(kit, service, min(timeout, 1.0), broker is not None)
             nodes = {n.id: n for info in known for n in info.nodes if n.kind == "eventkit"}
             if not nodes:
                 fail(
@@ -237,7 +282,7 @@ def health(
                 print_json(dump) if format is Format.json else print_yaml(dump)
             else:
                 table = Table(
-                    "NODE", "ADDRESS", "REGISTRY", "RPC", "STATUS", title=f"health of {service}"
+                    "NODE", "PROCESS", "REGISTRY", "RPC", "STATUS", title=f"health of {service}"
                 )
                 for r in results:
                     table.add_row(

@@ -17,8 +17,16 @@ import anyio
 import typer
 from rich.markup import escape
 
-from ..wire import InvalidEvent, InvalidTopic, Message, RemoteError, decode_attributes
-from .connection import BrokerOption, NamespaceOption, connected, run_async
+from ..service import Settings
+from ..wire import (
+    InvalidEvent,
+    InvalidTopic,
+    Message,
+    RemoteError,
+    decode_attributes,
+    redact_url,
+)
+from .connection import BrokerOption, NamespaceOption, connected, run_async, where
 from .output import Format, console, err, fail, note, print_json, progress
 
 __all__ = ["call", "publish", "watch"]
@@ -81,23 +89,25 @@ def call(
                         version=version,
                     )
                 except RemoteError as exc:
-                    _remote_error(exc)
+                    _remote_error(exc, kit.settings, broker is not None)
             print_json(reply)
 
     run_async(go)
 
 
-def _remote_error(exc: RemoteError) -> None:
-    where = f" from {exc.id}" if exc.id else ""
+def _remote_error(exc: RemoteError, settings: Settings, chosen: bool) -> None:
+    origin = f" from {exc.id}" if exc.id else ""
     err.print(
-        f"[bold red]error {exc.code}[/] {escape(exc.status)}{escape(where)}: {escape(exc.detail)}"
+        f"[bold red]error {exc.code}[/] {escape(exc.status)}{escape(origin)}: {escape(exc.detail)}"
     )
     if exc.data is not None:
         err.print(escape(json.dumps(exc.data, indent=2, default=str)))
     if exc.code == 503:
+        source = "from --broker / EVENTKIT_BROKER" if chosen else "the default"
         err.print(
-            "[yellow]hint:[/] `eventkit services` lists what runs in this namespace; "
-            "start the service with `eventkit run MODULE:ATTR` or `eventkit up DIR`"
+            f"[yellow]hint:[/] this command used {escape(where(settings))} ({source}); "
+            "`eventkit services` lists what runs there; start the service with "
+            "`eventkit run MODULE:ATTR` or `eventkit up DIR` on the same broker and namespace"
         )
     raise typer.Exit(1)
 
@@ -163,7 +173,7 @@ def watch(
                 subscription = await kit.broker.subscribe(pattern, on_message)
             except InvalidTopic as exc:
                 fail(str(exc), "e.g. `eventkit watch 'shop.>'`")
-            note(f"watching {pattern} on {kit.settings.broker} (Ctrl-C to stop)")
+            note(f"watching {pattern} on {redact_url(kit.settings.broker)} (Ctrl-C to stop)")
             seen = 0
             try:
                 async with receive:

@@ -3,7 +3,9 @@
 Without ``--reload`` the service runs in this process (``Service.run``: SIGINT/SIGTERM drain
 and leave). With it, this process only watches files (watchfiles) and runs the service in a
 child process of its own session, so a terminal's Ctrl-C reaches the watcher alone, which
-stops the child gracefully (SIGTERM: drain, say leave) before starting the new code.
+stops the child gracefully (SIGTERM: drain, say leave) before starting the new code. The
+watcher stops on SIGINT (even one inherited as ignored), SIGTERM and SIGHUP (a closed
+terminal) alike, and the child never outlives it (:mod:`.lifeline`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -24,6 +27,7 @@ import typer
 from ..service import Service
 from ..wire import ConfigError
 from .connection import DEFAULT_BROKER, BrokerOption, NamespaceOption
+from .lifeline import bind_to_supervisor, child_env, honour_stop_signals, signal_group
 from .output import err, fail, note
 
 __all__ = ["load_service", "run", "split_target"]
@@ -93,6 +97,7 @@ def run(
     ] = None,
 ) -> None:
     """Run a service (MODULE:ATTR names an eventkit.Service) until Ctrl-C."""
+    bind_to_supervisor()
     if reload:
         _reload(target, watch or [Path.cwd()], broker, namespace, log_level)
         return
@@ -139,10 +144,10 @@ def _reload(
     cmd = _child_command(target, broker, namespace, log_level)
     stop = threading.Event()
 
-    def on_term(signum: int, frame: object) -> None:
+    def on_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    previous = honour_stop_signals(on_stop)
     child = _spawn(cmd)
     note(f"watching {', '.join(str(p) for p in paths)} for changes; Ctrl-C to stop")
     try:
@@ -158,23 +163,27 @@ def _reload(
             _stop(child)
             child = _spawn(cmd)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         _stop(child)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _spawn(cmd: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, start_new_session=True)
+    """The service in a session of its own, bound to this watcher's life."""
+    child = subprocess.Popen(cmd, start_new_session=True, env=child_env())
+    note(f"started the service (pid {child.pid})")
+    return child
 
 
 def _stop(child: subprocess.Popen[bytes], grace: float = 15.0) -> None:
     """SIGTERM (the service drains and leaves), then SIGKILL after ``grace`` seconds."""
     if child.poll() is not None:
         return
-    child.send_signal(signal.SIGTERM)
+    signal_group(child.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     if child.poll() is None:
         err.print(f"[red]the service did not stop within {grace:.0f}s: killing it[/]")
-        child.kill()
+        signal_group(child.pid, signal.SIGKILL)
         child.wait()

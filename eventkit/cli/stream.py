@@ -84,7 +84,7 @@ def stream(
                 async with opened:
                     await _run(opened, takes_items, count)
             except RemoteError as exc:
-                _remote_error(exc)
+                _remote_error(exc, kit.settings, broker is not None)
 
     run_async(go)
 

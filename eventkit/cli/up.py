@@ -1,19 +1,21 @@
 """``eventkit up [DIR]``: bring up a stack of services, each in its own process.
 
-The broker is ``--broker`` / ``EVENTKIT_BROKER``, the stack file's ``broker``, or
-``nats://127.0.0.1:4222``; when that is a loopback NATS URL and nothing answers there, an
-embedded nats-server (JetStream on) is started on that port first, and stopped last. Every
-replica of every service runs as ``python -m eventkit.cli run MODULE:ATTR`` in a session of
-its own, with its output prefixed and coloured. A process is *up* once its node appears in the
-registry (matched by host and pid), *restarting* after it exited by itself (with backoff), and
-*down* once stopped. The first Ctrl-C (or SIGTERM) stops every process gracefully (SIGTERM:
-drain, say leave) and SIGKILLs what did not stop within ``--grace`` seconds; a second Ctrl-C
-kills at once.
+The broker is ``--broker`` / ``EVENTKIT_BROKER``, the stack file's ``broker``, or the default
+``nats://127.0.0.1:4222``. When nothing answers at the default, an embedded nats-server
+(JetStream on) is started there first, and stopped last; a URL that was named and does not
+answer is an error, unless ``--embed`` asks for a server on it (a typo in a port never
+starts a broker of its own). Every replica of every service runs as
+``python -m eventkit.cli run MODULE:ATTR`` in a session of its own, bound to this process's
+life (:mod:`.lifeline`: no child survives ``up``, even one killed with SIGKILL), with its output
+prefixed and coloured. A process is *up* once its node appears in the registry (matched by
+host and pid), *restarting* after it exited by itself (with backoff), and *down* once
+stopped. The first Ctrl-C, SIGTERM or SIGHUP (a closed terminal) stops every process
+gracefully (SIGTERM: drain, say leave) and SIGKILLs what did not stop within ``--grace``
+seconds; a second one kills at once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -35,9 +37,10 @@ from rich.table import Table
 
 from ..discovery import RegistryChange
 from ..service import Client, Settings, new_node_id
-from ..wire import ConfigError, EventKitError
+from ..wire import ConfigError, EventKitError, redact_url
 from .broker import EmbeddedBroker
 from .connection import DEFAULT_BROKER, BrokerOption, NamespaceOption, no_broker_hint, run_async
+from .lifeline import STOP_SIGNALS, child_env, signal_group
 from .output import console, fail, progress
 from .stack import ServiceSpec, Stack, load_stack
 
@@ -113,7 +116,8 @@ class Supervisor:
         if not self._all_up_said and all(p.state == "up" for p in self.procs):
             self._all_up_said = True
             self.say(
-                f"stack {self.stack.name} is up: {len(self.procs)} process(es) on {self.url}"
+                f"stack {self.stack.name} is up: {len(self.procs)} process(es) on "
+                f"{redact_url(self.url)}"
                 + (f", namespace {self.namespace}" if self.namespace else "")
                 + "; Ctrl-C stops it"
             )
@@ -136,7 +140,7 @@ class Supervisor:
     # -- running -------------------------------------------------------------------------
 
     def env_for(self, proc: Proc) -> dict[str, str]:
-        env = dict(os.environ)
+        env = child_env()
         env["EVENTKIT_BROKER"] = self.url
         if self.namespace:
             env["EVENTKIT_NAMESPACE"] = self.namespace
@@ -178,7 +182,8 @@ class Supervisor:
         self._stop_requested.set()
 
     async def _signals(self) -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        # The loop's handlers replace any inherited disposition, SIGINT ignored included.
+        with anyio.open_signal_receiver(*STOP_SIGNALS) as signals:
             async for signum in signals:
                 if not self._stop_requested.is_set():
                     self.say(
@@ -193,8 +198,7 @@ class Supervisor:
     def _signal_all(self, signum: signal.Signals) -> None:
         for proc in self.procs:
             if proc.process is not None and proc.process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.process.send_signal(signum)
+                signal_group(proc.process.pid, signum)
 
     async def _stopper(self) -> None:
         await self._stop_requested.wait()
@@ -225,7 +229,7 @@ class Supervisor:
                 proc.process, proc.pid, proc.node_id = process, process.pid, None
                 self.set_state(proc, "starting", f"pid {process.pid}")
                 if self.stopping:  # a stop came while it started
-                    process.send_signal(signal.SIGTERM)
+                    signal_group(process.pid, signal.SIGTERM)
                 assert process.stdout is not None
                 await self._pump(proc, process.stdout)
                 with anyio.CancelScope(shield=True):
@@ -315,6 +319,17 @@ def _embedded_port(url: str) -> int | None:
     return parts.port or 4222
 
 
+EmbedOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--embed/--no-embed",
+        help="Start an embedded NATS server at the broker URL when nothing answers there "
+        "[default: only at the default URL]",
+        show_default=False,
+    ),
+]
+
+
 def up(
     directory: Annotated[
         Path, typer.Argument(help="Directory with an eventkit.toml naming the services")
@@ -324,6 +339,7 @@ def up(
     grace: Annotated[
         float, typer.Option(help="Seconds processes get to stop before they are killed")
     ] = 10.0,
+    embed: EmbedOption = None,
 ) -> None:
     """Bring up a stack (broker included, when none runs) until Ctrl-C."""
     try:
@@ -331,30 +347,17 @@ def up(
     except ConfigError as exc:
         fail(str(exc), "see `eventkit up --help` and docs/cli.md for the stack file")
     url = broker or stack.broker or DEFAULT_BROKER
+    source = _source(broker, stack)
     if url.startswith("memory:"):
         fail(
             "memory:// lives in one process, and a stack runs one process per service",
-            f"use a shared broker, e.g. --broker {DEFAULT_BROKER} (started for you if absent)",
+            f"use a shared broker, e.g. the default {DEFAULT_BROKER} (started for you if absent)",
         )
     try:
         Settings.load(argv=["--broker", url] + (["--namespace", namespace] if namespace else []))
     except ConfigError as exc:
         fail(str(exc))
-    server: EmbeddedBroker | None = None
-    if _answers(url) is False:
-        port = _embedded_port(url)
-        if port is None:
-            fail(f"no broker answers at {url}", no_broker_hint(url))
-        with progress(f"starting an embedded NATS server on 127.0.0.1:{port}"):
-            server = EmbeddedBroker(port)
-            try:
-                server.start()
-            except EventKitError as exc:
-                fail(f"could not start an embedded NATS server: {exc}", no_broker_hint(url))
-        console.print(
-            f"[bold]eventkit |[/] nothing answered at {escape(url)}: started an embedded NATS "
-            f"server (JetStream on) at {escape(server.url)}; it stops with the stack"
-        )
+    server = _broker_for(url, source, embed)
     supervisor = Supervisor(stack, url, namespace, grace=grace)
     try:
         run_async(supervisor.run, handle_signals=False)
@@ -362,3 +365,42 @@ def up(
         if server is not None:
             server.stop()
             console.print("[bold]eventkit |[/] embedded NATS server stopped")
+
+
+def _source(broker: str | None, stack: Stack) -> str | None:
+    """Where the broker URL was named (None: nowhere, the default)."""
+    if broker is not None:
+        return "--broker / EVENTKIT_BROKER"
+    if stack.broker is not None:
+        return f"{stack.directory / 'eventkit.toml'} [stack] broker"
+    return None
+
+
+def _broker_for(url: str, source: str | None, embed: bool | None) -> EmbeddedBroker | None:
+    """The embedded server to run for the stack, if any; fails when no broker can be had."""
+    if _answers(url) is not False:
+        if embed:
+            fail(f"--embed: something already answers at {redact_url(url)}", "leave out --embed")
+        return None
+    shown = redact_url(url)
+    named = f" (named by {source})" if source else " (the default broker)"
+    if embed is False or (embed is None and source is not None):
+        fail(f"no broker answers at {shown}{named}", no_broker_hint(url))
+    port = _embedded_port(url)
+    if port is None:
+        fail(
+            f"no broker answers at {shown}{named}, and an embedded NATS server can only be "
+            "started at a loopback nats:// URL (nats://127.0.0.1:PORT)",
+            no_broker_hint(url),
+        )
+    with progress(f"starting an embedded NATS server on 127.0.0.1:{port}"):
+        server = EmbeddedBroker(port)
+        try:
+            server.start()
+        except EventKitError as exc:
+            fail(f"could not start an embedded NATS server: {exc}", no_broker_hint(url))
+    console.print(
+        f"[bold]eventkit |[/] nothing answered at {escape(shown)}: started an embedded NATS "
+        f"server (JetStream on, pid {server.pid}) at {escape(server.url)}; it stops with the stack"
+    )
+    return server

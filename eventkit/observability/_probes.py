@@ -96,7 +96,7 @@ class ProbeServer:
                 return (
                     404,
                     "text/plain",
-                    (b"metrics are off: install eventkit[otel] to have them served here\n"),
+                    (b"metrics are off: install eventkit-micro[otel] to have them served here\n"),
                 )
             content_type, body = self.metrics()
             return 200, content_type, body

@@ -19,7 +19,7 @@ from ..wire import DriverMissing, Headers
 __all__ = ["Observer", "Telemetry"]
 
 MISSING = (
-    "tracing and metrics need OpenTelemetry: pip install 'eventkit[otel]' "
+    "tracing and metrics need OpenTelemetry: pip install 'eventkit-micro[otel]' "
     "(or turn them off: unset EVENTKIT_TRACING and EVENTKIT_METRICS)"
 )
 

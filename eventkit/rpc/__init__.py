@@ -54,6 +54,7 @@ from ._server import Procedure, RequestObserver, RpcServer
 from ._stream import Stream
 from ._stream_protocol import DEFAULT_HEARTBEAT, DEFAULT_WINDOW, StreamKind
 from ._stream_state import StreamProcedure
+from ._unseen import where_services_meet
 
 __all__ = [
     "ADDRESS",
@@ -105,4 +106,5 @@ __all__ = [
     "request_topic",
     "service_topic",
     "stream_topic",
+    "where_services_meet",
 ]

@@ -58,6 +58,7 @@ from ._stream_protocol import (
     MIN_HEARTBEAT,
 )
 from ._stream_state import CallerStream, StreamSpec
+from ._unseen import no_node_detail
 
 __all__ = ["DEFAULT_TIMEOUT", "Caller"]
 
@@ -463,11 +464,7 @@ class Caller:
     def _no_node_detail(self, service: str, version: str | None) -> str:
         registry = self._registry
         known = registry.view.known_services() if registry is not None else []
-        what = f"{service} (version {version})" if version else service
-        return (
-            f"no node of service {what} is known; known services: "
-            f"{', '.join(known) if known else 'none'}"
-        )
+        return no_node_detail(service, version, self.namespace, self.broker.url, known)
 
     def _decode(self, reply: Message, response: Any) -> Any:
         if reply.headers.get(STATUS, OK) != OK:

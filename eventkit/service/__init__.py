@@ -10,9 +10,10 @@ from ._client import Client, EndpointClient, ServiceClient, connect, new_node_id
 from ._handlers import HandlerSignature, inspect_handler
 from ._router import Endpoint, Router, Subscriber, endpoint, subscribe
 from ._service import Service, ServiceStats
-from ._settings import Settings
+from ._settings import DEFAULT_BROKER, Settings
 
 __all__ = [
+    "DEFAULT_BROKER",
     "Client",
     "Endpoint",
     "EndpointClient",

@@ -34,7 +34,8 @@ def new_node_id(name: str) -> str:
 class Client:
     """Publishes (and calls) over a broker; ``async with`` connects and closes it.
 
-    ``broker`` is a URL or a Broker instance; by default ``EVENTKIT_BROKER`` or ``memory://``.
+    ``broker`` is a URL or a Broker instance; by default ``EVENTKIT_BROKER``, else the local
+    NATS (:data:`DEFAULT_BROKER`), where services started without a broker meet.
     ``source`` is the CloudEvents source of what this client publishes. ``selector`` picks
     the node of each call: ``round_robin``, ``random`` or ``least_inflight``.
     ``telemetry``: OpenTelemetry traces and metrics of publishes and calls; by default made
@@ -359,7 +360,7 @@ class Client:
 
 
 def connect(broker: str | None = None, **options: Any) -> Client:
-    """A client for ``broker`` (a URL; ``EVENTKIT_BROKER`` or ``memory://`` by default).
+    """A client for ``broker`` (a URL; ``EVENTKIT_BROKER``, else the local NATS, by default).
 
     Use it as ``async with eventkit.connect("nats://127.0.0.1:4222") as kit: ...``.
     """

@@ -75,7 +75,7 @@ class Observing:
                     raise
                 log.warning(
                     "EVENTKIT_METRICS_PORT is set but the otel extra is not installed: serving "
-                    "/healthz and /readyz only (pip install 'eventkit[otel]' for /metrics)"
+                    "/healthz and /readyz only (pip install 'eventkit-micro[otel]' for /metrics)"
                 )
         if serve_metrics:
             assert settings.metrics_port is not None

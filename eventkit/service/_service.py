@@ -27,6 +27,7 @@ from ..wire import ConfigError
 from ._client import Client, new_node_id
 from ._delivery import ServiceStats, subscriber_handler
 from ._foreign import decoder_of
+from ._meeting import BROKER_UNREACHABLE, broker_chosen, cannot_start, say_started, warn_if_alone
 from ._names import check_service_name, check_version
 from ._observing import Observing
 from ._parts import node_info, procedure, service_description
@@ -237,14 +238,8 @@ class Service(Router):
             raise
         self._running = True
         observing.health.registered = True
-        log.info(
-            "service %s %s started as %s on %s (%d subscriber(s))",
-            self.name,
-            self.version,
-            self.node_id,
-            settings.broker,
-            len(self.subscribers),
-        )
+        say_started(log, f"{self.name} {self.version}", self.node_id, instance.url, settings)
+        warn_if_alone(log, self.name, instance.url, bool(self.endpoints))
         try:
             await self._run_hooks("after_start")
         except BaseException:
@@ -388,6 +383,10 @@ class Service(Router):
         except ConfigError as exc:
             print(f"eventkit: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
+        except BROKER_UNREACHABLE as exc:
+            chosen = broker_chosen(self._broker_arg, self._argv)
+            print(cannot_start(self.name, exc, chosen), file=sys.stderr)
+            raise SystemExit(1) from None
 
     # -- publishing ----------------------------------------------------------------------
 

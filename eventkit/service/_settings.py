@@ -17,7 +17,14 @@ from typing import Any
 
 from ..wire import ConfigError
 
-__all__ = ["Settings"]
+__all__ = ["DEFAULT_BROKER", "Settings"]
+
+DEFAULT_BROKER = "nats://127.0.0.1:4222"
+"""The one default of the library and the command: the local NATS server, which
+``eventkit up`` starts (embedded, JetStream on) when nothing answers there. Every process
+that is given no broker meets every other one there, so a service started with
+``svc.run()`` is seen by ``eventkit call`` and by ``eventkit.connect()`` in another process.
+``memory://`` is the broker of one process: tests (``eventkit.testing``) name it."""
 
 _NAMESPACE = re.compile(r"^[A-Za-z0-9_\-]+$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -28,7 +35,8 @@ _LOG_FORMATS = ("text", "json")
 class Settings:
     """Everything a service or client can be configured with.
 
-    broker: the broker URL (``EVENTKIT_BROKER``); ``memory://`` by default.
+    broker: the broker URL (``EVENTKIT_BROKER``); :data:`DEFAULT_BROKER` (the local NATS) by
+        default.
     namespace: first token of the kit's own topics (RPC, registry) (``EVENTKIT_NAMESPACE``).
     node_id: this process's id; random by default (``EVENTKIT_NODE_ID``).
     drain_timeout: seconds in-flight handlers get to finish on stop (``EVENTKIT_DRAIN_TIMEOUT``).
@@ -49,7 +57,7 @@ class Settings:
         default, as an orchestrator's probes come from outside the container).
     """
 
-    broker: str = "memory://"
+    broker: str = DEFAULT_BROKER
     namespace: str = "eventkit"
     node_id: str | None = None
     drain_timeout: float = 10.0

@@ -5,7 +5,7 @@ committed it (``synchronous_commit`` as the server sets it: on by default, so th
 on disk). Watches wake on ``LISTEN/NOTIFY`` (one listening connection per store), and read
 the change log every second besides, so a notification lost with a connection delays a
 change, never drops it. See :mod:`._sql` for the tables. Installed with
-``pip install "eventkit[postgres]"``.
+``pip install "eventkit-micro[postgres]"``.
 """
 
 from __future__ import annotations

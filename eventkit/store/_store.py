@@ -50,7 +50,7 @@ def _load(module_name: str, class_name: str, extra: str | None, what: str) -> An
             raise
         raise DriverMissing(
             f"the {what} store needs a driver that is not installed ({exc.name}); "
-            f'run: pip install "eventkit[{extra}]"'
+            f'run: pip install "eventkit-micro[{extra}]"'
         ) from exc
     return getattr(module, class_name)
 

@@ -71,6 +71,7 @@ from ._topics import (
     validate_pattern,
     validate_topic,
 )
+from ._urls import redact_url
 
 __all__ = [
     "CONTENT_TYPE",
@@ -131,6 +132,7 @@ __all__ = [
     "matches",
     "needs_encoding",
     "now_iso",
+    "redact_url",
     "to_message",
     "validate_name",
     "validate_pattern",

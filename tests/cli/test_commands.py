@@ -66,15 +66,20 @@ def test_describe_shows_metadata_endpoints_schemas_and_nodes(env: dict[str, str]
     text = eventkit("describe", "greeter", env=env)
     assert text.returncode == 0, text.stderr
     for expected in (
-        "greeter",
-        "1.0.0",
+        "greeter version 1.0.0",
         "team=core",
-        "Greeter.Hello",
-        "Greeter.Count",
-        '"name"',
-        "caller_address",
+        "endpoint Greeter.Count",
+        "  request any JSON",
+        "endpoint Greeter.Hello",
+        "  request HelloRequest {\n      name string\n  }",
+        "      caller_address string | null\n",
+        "      metadata map[string]string\n",
+        f"  address  {env['EVENTKIT_NAMESPACE']}.rpc.greeter.greeter-",
+        " on nats://127.0.0.1:4222 (its RPC topic)",
+        " (host/pid)",
     ):
-        assert expected in text.stdout
+        assert expected in text.stdout, expected
+    assert text.stdout.count("\nnode greeter-") == 2
     (info,) = json.loads(eventkit("describe", "greeter", "--format", "json", env=env).stdout)
     hello = {e["name"]: e for e in info["endpoints"]}["Greeter.Hello"]
     assert hello["request"]["required"] == ["name"]

@@ -1,10 +1,8 @@
-"""`eventkit run --reload` restarts a service on a change; `eventkit new` makes working projects."""
+"""`eventkit run --reload` restarts a service on a change; `eventkit run` names a bad target."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -62,58 +60,3 @@ def test_run_names_what_is_wrong_with_a_target() -> None:
     wrong = eventkit("run", "examples.helloworld.service:Request", env=env)
     assert wrong.returncode == 1
     assert "not an eventkit.Service" in wrong.stderr and "svc" in wrong.stderr
-
-
-def _pytest(project: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": str(Path(sys.executable).parent), "HOME": str(project)},
-    )
-
-
-def test_new_service_makes_a_project_whose_tests_pass(tmp_path: Path) -> None:
-    env = env_for(namespace())
-    made = eventkit("new", "service", "order-book", "--dir", str(tmp_path), env=env)
-    assert made.returncode == 0, made.stderr
-    project = tmp_path / "order-book"
-    for rel in (
-        "order_book/service.py",
-        "order_book/models.py",
-        "tests/test_service.py",
-        "Dockerfile",
-        "compose.yaml",
-        "eventkit.toml",
-        "pyproject.toml",
-    ):
-        assert (project / rel).is_file(), rel
-    result = _pytest(project)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
-    again = eventkit("new", "service", "order-book", "--dir", str(tmp_path), env=env)
-    assert again.returncode == 1 and "already exists" in again.stderr
-    bad = eventkit("new", "service", "Bad Name", "--dir", str(tmp_path), env=env)
-    assert bad.returncode == 1 and "must start with a letter" in bad.stderr
-
-
-def test_new_client_makes_a_project_whose_tests_pass(tmp_path: Path) -> None:
-    env = env_for(namespace())
-    made = eventkit(
-        "new",
-        "client",
-        "greeter-client",
-        "--service",
-        "greeter",
-        "--endpoint",
-        "Greeter.Hello",
-        "--dir",
-        str(tmp_path),
-        env=env,
-    )
-    assert made.returncode == 0, made.stderr
-    result = _pytest(tmp_path / "greeter-client")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 passed" in result.stdout

@@ -27,7 +27,7 @@ def test_up_runs_the_shop_and_an_order_reaches_every_subscriber() -> None:
     nats_port, http_port = free_port(), free_port()
     broker = f"nats://127.0.0.1:{nats_port}"
     env = env_for(namespace(), broker=broker, SHOP_HTTP_PORT=str(http_port))
-    up = Background([*EVENTKIT, "up", "examples/shop"], env=env)
+    up = Background([*EVENTKIT, "up", "examples/shop", "--embed"], env=env)
     pids: list[int] = []
     try:
         up.wait_for("started an embedded NATS server", timeout=30)

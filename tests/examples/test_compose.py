@@ -111,5 +111,5 @@ def test_the_rabbitmq_layer_moves_every_shop_service_to_rabbitmq() -> None:
 
 def test_the_dockerfile_installs_what_the_services_import() -> None:
     text = (ROOT / "Dockerfile").read_text()
-    assert 'pip install ".[nats,rabbitmq,cli,examples,otel]"' in text
+    assert 'pip install ".[rabbitmq,examples,otel]"' in text
     assert "COPY examples ./examples" in text

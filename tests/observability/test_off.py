@@ -117,7 +117,7 @@ def test_without_the_extra_tracing_is_a_clear_error() -> None:
         EVENTKIT_TRACING="1",
         EVENTKIT_BROKER="memory://",
     )
-    assert "pip install 'eventkit[otel]'" in done.stdout, done.stderr
+    assert "pip install 'eventkit-micro[otel]'" in done.stdout, done.stderr
 
 
 def test_without_the_extra_a_probe_port_serves_health_only() -> None:
@@ -145,5 +145,5 @@ def test_without_the_extra_a_probe_port_serves_health_only() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("/healthz 200") and lines[1].startswith("/readyz 200")
-    assert lines[2].startswith("/metrics 404") and "eventkit[otel]" in lines[2]
+    assert lines[2].startswith("/metrics 404") and "eventkit-micro[otel]" in lines[2]
     assert "otel extra is not installed" in done.stderr

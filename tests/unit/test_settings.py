@@ -9,7 +9,15 @@ from eventkit import ConfigError, Settings
 
 def test_defaults() -> None:
     s = Settings.load(environ={})
-    assert s.broker == "memory://" and s.namespace == "eventkit" and s.drain_timeout == 10.0
+    assert s.broker == "nats://127.0.0.1:4222" and s.namespace == "eventkit"
+    assert s.drain_timeout == 10.0
+
+
+def test_the_library_and_the_command_share_one_default_broker() -> None:
+    from eventkit.cli.connection import DEFAULT_BROKER as COMMAND_DEFAULT
+    from eventkit.service import DEFAULT_BROKER
+
+    assert Settings().broker == DEFAULT_BROKER == COMMAND_DEFAULT == "nats://127.0.0.1:4222"
 
 
 def test_precedence() -> None:
