@@ -16,7 +16,7 @@ import anyio
 import typer
 
 from ..service import Client, Settings, new_node_id
-from ..wire import ConfigError, ConnectionLost
+from ..wire import ConfigError, ConnectionLost, redact
 from .output import fail, progress
 
 __all__ = [
@@ -58,7 +58,7 @@ def no_broker_hint(url: str) -> str:
     return (
         f"start the local stack with `eventkit up DIR` (it starts NATS at {DEFAULT_BROKER} "
         "when nothing runs there), or run `nats-server -js`, or point --broker / "
-        f"EVENTKIT_BROKER at a running broker (now: {url})"
+        f"EVENTKIT_BROKER at a running broker (now: {redact(url)})"
     )
 
 
@@ -82,11 +82,12 @@ async def connected(broker: str | None, namespace: str | None) -> AsyncIterator[
         client = Client(settings=settings, node_id=new_node_id("cli"))
     except ConfigError as exc:
         fail(str(exc))
-    with progress(f"connecting to {settings.broker}"):
+    where = redact(settings.broker)
+    with progress(f"connecting to {where}"):
         try:
             await client.connect()
         except ConnectionLost as exc:
-            fail(f"no broker answers at {settings.broker} ({exc})", no_broker_hint(settings.broker))
+            fail(f"no broker answers at {where} ({redact(str(exc))})", no_broker_hint(where))
     try:
         yield client
     finally:

@@ -33,7 +33,7 @@ from ..rpc import (
     reply_topic,
 )
 from ..service import Client
-from ..wire import DataCodec, Message, decode_attributes
+from ..wire import DataCodec, Message, decode_attributes, redact
 from . import probes
 from .connection import BrokerOption, NamespaceOption, connected, run_async
 from .output import Format, console, fail, print_json, print_yaml, progress
@@ -67,11 +67,11 @@ def services(
                 return
             if not found:
                 fail(
-                    f"no services in namespace {kit.namespace!r} on {kit.settings.broker}",
+                    f"no services in namespace {kit.namespace!r} on {redact(kit.settings.broker)}",
                     "start some with `eventkit run MODULE:ATTR` or `eventkit up DIR`, or "
                     "check --namespace / EVENTKIT_NAMESPACE",
                 )
-            table = Table(title=f"services in {kit.namespace} on {kit.settings.broker}")
+            table = Table(title=f"services in {kit.namespace} on {redact(kit.settings.broker)}")
             for column in ("NAME", "VERSION", "KIND", "NODES", "ENDPOINTS", "SUBSCRIPTIONS"):
                 table.add_column(column)
             for info in found:
@@ -109,7 +109,7 @@ async def _known_or_fail(kit: Client, name: str, wait: float) -> list[ServiceInf
             return found
         known = sorted({info.name for info in await kit.services(wait=wait)})
     fail(
-        f"no service {name!r} in namespace {kit.namespace!r} on {kit.settings.broker}",
+        f"no service {name!r} in namespace {kit.namespace!r} on {redact(kit.settings.broker)}",
         f"known services: {', '.join(known)}"
         if known
         else "no services run there: start some with `eventkit up DIR` or "

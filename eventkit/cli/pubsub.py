@@ -17,7 +17,7 @@ import anyio
 import typer
 from rich.markup import escape
 
-from ..wire import InvalidEvent, InvalidTopic, Message, RemoteError, decode_attributes
+from ..wire import InvalidEvent, InvalidTopic, Message, RemoteError, decode_attributes, redact
 from .connection import BrokerOption, NamespaceOption, connected, run_async
 from .output import Format, console, err, fail, note, print_json, progress
 
@@ -163,7 +163,7 @@ def watch(
                 subscription = await kit.broker.subscribe(pattern, on_message)
             except InvalidTopic as exc:
                 fail(str(exc), "e.g. `eventkit watch 'shop.>'`")
-            note(f"watching {pattern} on {kit.settings.broker} (Ctrl-C to stop)")
+            note(f"watching {pattern} on {redact(kit.settings.broker)} (Ctrl-C to stop)")
             seen = 0
             try:
                 async with receive:

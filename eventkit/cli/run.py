@@ -111,12 +111,10 @@ def run(
         fail(str(exc), code=2)
 
 
-def _child_command(
-    target: str, broker: str | None, namespace: str | None, log_level: str | None
-) -> list[str]:
+def _child_command(target: str, namespace: str | None, log_level: str | None) -> list[str]:
+    # The broker URL goes through the environment (see _spawn), not the command line that
+    # any user of the machine can read in the process list: it may hold a password.
     cmd = [sys.executable, "-m", "eventkit.cli", "run", target]
-    if broker:
-        cmd += ["--broker", broker]
     if namespace:
         cmd += ["--namespace", namespace]
     if log_level:
@@ -136,14 +134,17 @@ def _reload(
     for path in paths:
         if not path.exists():
             fail(f"--watch {path}: no such directory")
-    cmd = _child_command(target, broker, namespace, log_level)
+    cmd = _child_command(target, namespace, log_level)
     stop = threading.Event()
 
     def on_term(signum: int, frame: object) -> None:
         stop.set()
 
     previous = signal.signal(signal.SIGTERM, on_term)
-    child = _spawn(cmd)
+    env = dict(os.environ)
+    if broker:
+        env["EVENTKIT_BROKER"] = broker
+    child = _spawn(cmd, env)
     note(f"watching {', '.join(str(p) for p in paths)} for changes; Ctrl-C to stop")
     try:
         for changes in watchfiles.watch(
@@ -156,14 +157,14 @@ def _reload(
             changed = sorted({Path(p).name for _, p in changes})
             note(f"changed: {', '.join(changed)}; restarting {target}")
             _stop(child)
-            child = _spawn(cmd)
+            child = _spawn(cmd, env)
     finally:
         signal.signal(signal.SIGTERM, previous)
         _stop(child)
 
 
-def _spawn(cmd: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, start_new_session=True)
+def _spawn(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, start_new_session=True, env=env)
 
 
 def _stop(child: subprocess.Popen[bytes], grace: float = 15.0) -> None:

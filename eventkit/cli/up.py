@@ -35,7 +35,7 @@ from rich.table import Table
 
 from ..discovery import RegistryChange
 from ..service import Client, Settings, new_node_id
-from ..wire import ConfigError, EventKitError
+from ..wire import ConfigError, EventKitError, redact
 from .broker import EmbeddedBroker
 from .connection import DEFAULT_BROKER, BrokerOption, NamespaceOption, no_broker_hint, run_async
 from .output import console, fail, progress
@@ -113,7 +113,8 @@ class Supervisor:
         if not self._all_up_said and all(p.state == "up" for p in self.procs):
             self._all_up_said = True
             self.say(
-                f"stack {self.stack.name} is up: {len(self.procs)} process(es) on {self.url}"
+                f"stack {self.stack.name} is up: {len(self.procs)} process(es) "
+                f"on {redact(self.url)}"
                 + (f", namespace {self.namespace}" if self.namespace else "")
                 + "; Ctrl-C stops it"
             )
@@ -266,7 +267,7 @@ class Supervisor:
             await client.connect()
             registry = await client.get_registry()
         except EventKitError as exc:
-            self.say(f"cannot watch the registry ({exc}); states stay 'starting'")
+            self.say(f"cannot watch the registry ({redact(str(exc))}); states stay 'starting'")
             return
         registry.add_listener(self._on_change)
         try:
@@ -344,7 +345,7 @@ def up(
     if _answers(url) is False:
         port = _embedded_port(url)
         if port is None:
-            fail(f"no broker answers at {url}", no_broker_hint(url))
+            fail(f"no broker answers at {redact(url)}", no_broker_hint(url))
         with progress(f"starting an embedded NATS server on 127.0.0.1:{port}"):
             server = EmbeddedBroker(port)
             try:
@@ -352,8 +353,8 @@ def up(
             except EventKitError as exc:
                 fail(f"could not start an embedded NATS server: {exc}", no_broker_hint(url))
         console.print(
-            f"[bold]eventkit |[/] nothing answered at {escape(url)}: started an embedded NATS "
-            f"server (JetStream on) at {escape(server.url)}; it stops with the stack"
+            f"[bold]eventkit |[/] nothing answered at {escape(redact(url))}: started an "
+            f"embedded NATS server (JetStream on) at {escape(server.url)}; it stops with the stack"
         )
     supervisor = Supervisor(stack, url, namespace, grace=grace)
     try:
