@@ -16,7 +16,7 @@ from urllib.parse import unquote
 import aiohttp
 from yarl import URL
 
-from ...wire import Message
+from ...wire import Message, loggable, redact
 from ._answers import read_answer, wants_answer
 from ._config import HttpSettings
 from ._errors import NET_ERRORS
@@ -177,11 +177,21 @@ class Sender:
         try:
             async with self._session.post(url, data=message.body, headers=headers) as resp:
                 if resp.status >= 300:
-                    log.warning("sink %s answered %d for %r", url, resp.status, message.topic)
+                    log.warning(
+                        "sink %s answered %d for %s",
+                        redact(url),
+                        resp.status,
+                        loggable(message.topic),
+                    )
                     return False
                 return True
         except NET_ERRORS as exc:
-            log.warning("sink %s did not take a message on %r: %r", url, message.topic, exc)
+            log.warning(
+                "sink %s did not take a message on %s: %s",
+                redact(url),
+                loggable(message.topic),
+                loggable(redact(repr(exc)), quote=False),
+            )
             return False
 
     async def send_durable(self, node_id: str, entry: Entry, row: Pending) -> tuple[int, str]:
