@@ -40,10 +40,12 @@ from ...wire import (
     BrokerError,
     ConnectionLost,
     DriverMissing,
+    LogLimiter,
     Message,
     PayloadTooLarge,
     UnsupportedFeature,
     event_id_of,
+    loggable,
     matches,
     validate_topic,
 )
@@ -130,6 +132,7 @@ class NatsBroker(BaseBroker):
         self.drain_timeout = self.settings.drain_timeout
         self._nc: Client | None = None
         self._tasks = TaskHost("eventkit-nats-broker")
+        self._refusals = LogLimiter(log, "permission refusals")
         self._down_since: float | None = None
         self._captured: dict[str, bool] = {}
         self._stream_subjects: list[str] | None = None  # every stream's subjects, when known
@@ -229,6 +232,9 @@ class NatsBroker(BaseBroker):
             log.warning(
                 "NATS slow consumer on %r: messages dropped (handlers too slow)", exc.subject
             )
+        elif "permissions violation" in str(exc).lower():
+            # A publish or subscribe the server's permissions refuse: the message is dropped.
+            self._refusals.warning("NATS refused: %s", loggable(exc, quote=False))
         else:
             log.debug("NATS connection: %s: %s", type(exc).__name__, exc)
 
