@@ -244,3 +244,36 @@ async def test_unreadable_requests_are_answered(
         await svc.stop()
     assert reply.headers[STATUS] == status, reply.body[:300]
     assert len(reply.body) < 5000
+
+
+async def test_a_success_carries_no_headers() -> None:
+    """No status means 200 (docs/rpc.md says why a success has no headers)."""
+    svc = eventkit.Service("rpcok")
+
+    @svc.endpoint("Bad.Echo")
+    async def echo(order: Order) -> Order:
+        return order
+
+    broker = MemoryBroker()
+    await svc.start(broker=broker)
+    try:
+        got: list[Message] = []
+        done = anyio.Event()
+
+        async def on_reply(message: Message) -> None:
+            got.append(message)
+            done.set()
+
+        await broker.subscribe("eventkit.reply.ok.*", on_reply)
+        await broker.publish(
+            Message(
+                "eventkit.rpc.rpcok",
+                b'{"order_id": "1"}',
+                {REPLY_TO: "eventkit.reply.ok.1", ENDPOINT: "Bad.Echo"},
+            )
+        )
+        with anyio.fail_after(5):
+            await done.wait()
+    finally:
+        await svc.stop()
+    assert STATUS not in got[0].headers and b'"order_id":"1"' in got[0].body
