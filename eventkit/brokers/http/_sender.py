@@ -149,15 +149,20 @@ class Sender:
                     return rejected
                 if resp.status != 503:
                     log.error(
-                        "node %s refused a message on %r: %d %s",
-                        addr,
-                        message.topic,
+                        "node %s refused a message on %s: %d %s",
+                        loggable(addr),
+                        loggable(message.topic),
                         resp.status,
-                        (await resp.text())[:200],
+                        loggable(await resp.text(), quote=False),
                     )
                 self._membership.mark_unreachable(node_id)
         except NET_ERRORS as exc:
-            log.warning("node %s did not take a message on %r: %r", addr, message.topic, exc)
+            log.warning(
+                "node %s did not take a message on %s: %s",
+                loggable(addr),
+                loggable(message.topic),
+                loggable(repr(exc), quote=False),
+            )
             self._membership.mark_unreachable(node_id)
         return set(ids)
 
@@ -222,7 +227,7 @@ class Sender:
                     return OK, ""
                 if resp.status in (FAILED, DEAD, GONE):
                     return resp.status, reason
-                log.error("node %s refused a durable delivery: %d", addr, resp.status)
+                log.error("node %s refused a durable delivery: %d", loggable(addr), resp.status)
                 return GONE, f"refused: {resp.status}"
         except NET_ERRORS as exc:
             log.warning("node %s did not answer a durable delivery: %r", addr, exc)

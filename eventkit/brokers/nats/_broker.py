@@ -47,6 +47,7 @@ from ...wire import (
     event_id_of,
     loggable,
     matches,
+    redact,
     validate_topic,
 )
 from ..base import (
@@ -252,7 +253,8 @@ class NatsBroker(BaseBroker):
         self._down_since = None
         nc = self._nc
         where = nc.connected_url if nc is not None else None
-        log.warning("reconnected to NATS at %s", where.netloc if where else self.url)
+        # The server URLs carry the credentials (nats-py reads them there): redacted.
+        log.warning("reconnected to NATS at %s", redact(where.geturl()) if where else self.url)
         for sub in self._subscriptions:
             if isinstance(sub, DurableSubscription):
                 sub.wake()

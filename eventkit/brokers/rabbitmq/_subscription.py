@@ -31,7 +31,7 @@ import aiormq.exceptions as amqp_errors
 import anyio
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustQueue
 
-from ...wire import DeadLetter, Message, dead_letter_topic
+from ...wire import DeadLetter, Message, dead_letter_topic, loggable
 from ..base import DeliveryPolicy, FailureLog, MessageHandler, is_inline, run_inline
 from ._headers import (
     ATTEMPT_HEADER,
@@ -183,9 +183,9 @@ class RabbitSubscription:
                 await broker.republish(copy, "", retry_queue)
         except Exception as exc:
             log.warning(
-                "could not hand the failed message on %r back to RabbitMQ (%s); "
+                "could not hand the failed message on %s back to RabbitMQ (%s); "
                 "it stays with RabbitMQ and is redelivered",
-                message.topic,
+                loggable(message.topic),
                 exc,
             )
             await _settle(incoming.nack(requeue=True))
