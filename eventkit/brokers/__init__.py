@@ -40,7 +40,7 @@ _BUILTIN: dict[str, tuple[str, str, str | None]] = {
 def from_url(url: str, **options: Any) -> Broker:
     """Make the broker for ``url`` (not yet connected); ``options`` go to its constructor."""
     if not isinstance(url, str) or "://" not in url:
-        shown = redact(url) if isinstance(url, str) else url
+        shown = redact("x://" + url)[4:] if isinstance(url, str) else url  # user:pw@h too
         raise ConfigError(
             f"broker URL {shown!r} has no scheme: use memory://, nats://host:4222, "
             "amqp://user:pass@host:5672/vhost or http://host:port"
