@@ -66,8 +66,9 @@ class Settings:
 
     def __post_init__(self) -> None:
         if "://" not in self.broker:
+            shown = redact("x://" + self.broker)[4:]  # user:password@host is still a secret
             raise ConfigError(
-                f"broker {redact('x://' + self.broker)[4:]!r} is not a URL: set EVENTKIT_BROKER or --broker "
+                f"broker {shown!r} is not a URL: set EVENTKIT_BROKER or --broker "
                 "to e.g. memory://, nats://127.0.0.1:4222, amqp://guest:guest@127.0.0.1:5672/ or "
                 "http://127.0.0.1:8901"
             )
