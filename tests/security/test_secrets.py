@@ -68,6 +68,16 @@ def _outputs_of_every_command(url: str, wrong: str) -> list[str]:
             result = run_cli(*args, env=env, timeout=60)
             printed.append(result.stdout + result.stderr)
         assert "Hello Ada" in printed[-3], printed[-3]
+        if url.startswith("nats"):  # the key-value store: JetStream on the same server
+            for args in (
+                ["store", "put", "secbucket", "k1", '{"v": 1}'],
+                ["store", "get", "secbucket", "k1"],
+                ["store", "ls", "secbucket"],
+                ["store", "delete", "secbucket", "k1"],
+            ):
+                result = run_cli(*args, env=env, timeout=60)
+                assert result.returncode == 0, result.stdout + result.stderr
+                printed.append(result.stdout + result.stderr)
         watch = Background(
             [*_cli(), "watch", "sec.>"], env=env_for(ns, url, EVENTKIT_LOG_LEVEL="DEBUG")
         )
