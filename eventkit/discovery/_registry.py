@@ -93,8 +93,8 @@ class Registry:
         self.heartbeat = heartbeat
         self.view = RegistryView()
         self.malformed = 0
-        self._malformed_log = LogLimiter(log, "malformed registry messages")
         """Registry messages that were not valid (logged and ignored)."""
+        self._malformed_log = LogLimiter(log, "malformed registry messages")
         self._local = local
         self._rng = rng or random.Random()
         self._decode = Decoder(DataCodec(Any), event=True)
