@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..wire import ConfigError, DriverMissing
+from ..wire import ConfigError, DriverMissing, redact
 from .base import BaseBroker, Broker, Capabilities, DeliveryPolicy, MessageHandler, Subscription
 
 __all__ = [
@@ -40,8 +40,9 @@ _BUILTIN: dict[str, tuple[str, str, str | None]] = {
 def from_url(url: str, **options: Any) -> Broker:
     """Make the broker for ``url`` (not yet connected); ``options`` go to its constructor."""
     if not isinstance(url, str) or "://" not in url:
+        shown = redact("x://" + url)[4:] if isinstance(url, str) else url  # user:pw@h too
         raise ConfigError(
-            f"broker URL {url!r} has no scheme: use memory://, nats://host:4222, "
+            f"broker URL {shown!r} has no scheme: use memory://, nats://host:4222, "
             "amqp://user:pass@host:5672/vhost or http://host:port"
         )
     scheme = urlsplit(url).scheme.lower()
@@ -63,7 +64,9 @@ def from_url(url: str, **options: Any) -> Broker:
             known = ", ".join(
                 sorted({*_BUILTIN, *(ep.name for ep in entry_points(group="eventkit.brokers"))})
             )
-            raise ConfigError(f"unknown broker URL scheme {scheme!r} in {url!r}; known: {known}")
+            raise ConfigError(
+                f"unknown broker URL scheme {scheme!r} in {redact(url)!r}; known: {known}"
+            )
         cls = found[0].load()
     broker: Broker = cls(url, **options)
     return broker

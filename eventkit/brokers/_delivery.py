@@ -1,5 +1,6 @@
-"""How adapters run handlers: guarding against stray cancellations, inline handlers, and
-stopping subscriptions together. Re-exported by :mod:`eventkit.brokers.base`."""
+"""How adapters run handlers: guarding against stray cancellations, inline handlers,
+stopping subscriptions together, and the log of messages handlers failed on. Re-exported by
+:mod:`eventkit.brokers.base`."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ from typing import Any, Protocol
 
 import anyio
 
-from ..wire import Message
+from ..wire import LogLimiter, Message, loggable
 
-__all__ = ["being_cancelled", "guarded", "inline", "is_inline", "run_inline", "stop_all"]
+__all__ = [
+    "FailureLog",
+    "being_cancelled",
+    "guarded",
+    "inline",
+    "is_inline",
+    "run_inline",
+    "stop_all",
+]
 
 log = logging.getLogger("eventkit.broker")
 
@@ -81,7 +90,42 @@ def run_inline(handler: _Handler, message: Message) -> None:
     except StopIteration:
         return
     except Exception as exc:
-        log.error("inline handler for %r failed: %s: %s", message.topic, type(exc).__name__, exc)
+        log.error(
+            "inline handler for %s failed: %s: %s",
+            loggable(message.topic),
+            type(exc).__name__,
+            loggable(exc, quote=False),
+        )
         return
     coroutine.close()
-    log.error("inline handler for %r suspended; message dropped", message.topic)
+    log.error("inline handler for %s suspended; message dropped", loggable(message.topic))
+
+
+class FailureLog:
+    """An adapter's lines about messages its handlers failed on: one line per message, with
+    the topic and reason escaped and bounded (a reason may quote what a sender wrote), and
+    rate-limited, so a flood of bad messages is a count per interval, not a line each."""
+
+    __slots__ = ("_dead", "_dropped")
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._dropped = LogLimiter(logger, "failed messages dropped")
+        self._dead = LogLimiter(logger, "messages dead-lettered")
+
+    def dropped(self, message: Message, reason: str) -> None:
+        """A non-durable message whose handler failed (or dead-lettered it): gone."""
+        self._dropped.warning(
+            "handler for %s failed, message dropped: %s",
+            loggable(message.topic),
+            loggable(reason, quote=False),
+        )
+
+    def dead_lettered(self, message: Message, reason: str, durable: str | None = None) -> None:
+        """A durable message moved to its dead-letter topic."""
+        self._dead.warning(
+            "dead-lettering message on %s%s after %d attempt(s): %s",
+            loggable(message.topic),
+            "" if durable is None else f" for durable {loggable(durable)}",
+            message.attempt,
+            loggable(reason, quote=False),
+        )

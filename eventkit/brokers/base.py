@@ -21,6 +21,7 @@ from ..wire import (
     Message,
     PayloadTooLarge,
     UnsupportedFeature,
+    redact,
     validate_name,
     validate_pattern,
     validate_topic,
@@ -37,6 +38,7 @@ __all__ = [
     "Capabilities",
     "DeliveryPolicy",
     "EndpointDescription",
+    "FailureLog",
     "KeyValueHolder",
     "MessageHandler",
     "ServiceAdvertiser",
@@ -52,7 +54,15 @@ __all__ = [
     "stop_all",
 ]
 
-from ._delivery import being_cancelled, guarded, inline, is_inline, run_inline, stop_all
+from ._delivery import (
+    FailureLog,
+    being_cancelled,
+    guarded,
+    inline,
+    is_inline,
+    run_inline,
+    stop_all,
+)
 
 log = logging.getLogger("eventkit.broker")
 
@@ -319,6 +329,11 @@ class BaseBroker:
     def __init__(self) -> None:
         self._state = "new"
         self._subscriptions = []
+
+    def __repr__(self) -> str:
+        url = getattr(self, "url", None)
+        where = f" {redact(url)!r}" if isinstance(url, str) else ""
+        return f"<{type(self).__name__}{where} {self._state}>"
 
     @property
     def connected(self) -> bool:

@@ -36,6 +36,7 @@ from .base import (
     BaseBroker,
     Capabilities,
     DeliveryPolicy,
+    FailureLog,
     MessageHandler,
     being_cancelled,
     is_inline,
@@ -46,6 +47,7 @@ from .base import (
 __all__ = ["MemoryBroker"]
 
 log = logging.getLogger("eventkit.broker.memory")
+_failures = FailureLog(log)
 
 _DEFAULT_POLICY = DeliveryPolicy()
 _TURN = 8
@@ -469,16 +471,11 @@ class MemoryBroker(BaseBroker):
 
     def _fail(self, sub: MemorySubscription, message: Message, reason: str, *, final: bool) -> None:
         if sub.durable is None:
-            log.warning("handler for %r failed, message dropped: %s", message.topic, reason)
+            _failures.dropped(message, reason)
             return
         policy = sub._policy
         if final or message.attempt >= policy.max_attempts:
-            log.warning(
-                "dead-lettering message on %r after %d attempt(s): %s",
-                message.topic,
-                message.attempt,
-                reason,
-            )
+            _failures.dead_lettered(message, reason)
             self._hub.route(message.dead_lettered(reason, dead_letter_topic(sub.durable)))
             return
         retry = dataclasses.replace(message, attempt=message.attempt + 1)

@@ -19,7 +19,7 @@ import typer
 
 from ..rpc import where_services_meet
 from ..service import DEFAULT_BROKER, Client, Settings, new_node_id
-from ..wire import ConfigError, ConnectionLost, redact_url
+from ..wire import ConfigError, ConnectionLost, redact
 from .output import fail, progress
 
 __all__ = [
@@ -60,7 +60,7 @@ NamespaceOption = Annotated[
 def no_broker_hint(url: str) -> str:
     """What to do when nothing answers at ``url``: advice for that kind of broker."""
     scheme = urlsplit(url).scheme.lower()
-    shown = redact_url(url)
+    shown = redact(url)
     if scheme in ("nats", "tls"):
         if url == DEFAULT_BROKER:
             return (
@@ -88,7 +88,7 @@ def no_broker_hint(url: str) -> str:
 
 def where(settings: Settings) -> str:
     """``namespace 'ns' on URL`` (the URL without secrets): where a command looked."""
-    return f"namespace {settings.namespace!r} on {redact_url(settings.broker)}"
+    return f"namespace {settings.namespace!r} on {redact(settings.broker)}"
 
 
 def not_seen_hint(settings: Settings, chosen: bool) -> str:
@@ -117,14 +117,12 @@ async def connected(broker: str | None, namespace: str | None) -> AsyncIterator[
         client = Client(settings=settings, node_id=new_node_id("cli"))
     except ConfigError as exc:
         fail(str(exc))
-    with progress(f"connecting to {redact_url(settings.broker)}"):
+    shown = redact(settings.broker)
+    with progress(f"connecting to {shown}"):
         try:
             await client.connect()
         except ConnectionLost as exc:
-            fail(
-                f"no broker answers at {redact_url(settings.broker)} ({exc})",
-                no_broker_hint(settings.broker),
-            )
+            fail(f"no broker answers at {shown} ({redact(str(exc))})", no_broker_hint(shown))
     try:
         yield client
     finally:

@@ -41,7 +41,7 @@ from ..rpc import (
     reply_topic,
 )
 from ..service import Client, Settings
-from ..wire import DataCodec, Message, decode_attributes, redact_url
+from ..wire import DataCodec, Message, decode_attributes, redact
 from . import probes
 from .connection import (
     BrokerOption,
@@ -209,7 +209,7 @@ def _print_nodes(info: ServiceInfo, settings: Settings) -> None:
     for node in info.nodes:
         console.print(f"\nnode [bold]{escape(node.id)}[/]")
         if node.kind != "eventkit":  # reached at its endpoints' subjects, listed above
-            console.print(f"  address  each endpoint's subject on {redact_url(settings.broker)}")
+            console.print(f"  address  each endpoint's subject on {redact(settings.broker)}")
         else:
             started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(node.started))
             console.print(f"  address  {escape(node_address(settings, node))} (its RPC topic)")
@@ -223,7 +223,7 @@ def _print_nodes(info: ServiceInfo, settings: Settings) -> None:
 def node_address(settings: Settings, node: NodeInfo) -> str:
     """Where a node is reached: its own RPC topic on the broker (``topic on URL``)."""
     topic = node_topic(settings.namespace, node.service, node.id)
-    return f"{topic} on {redact_url(settings.broker)}"
+    return f"{topic} on {redact(settings.broker)}"
 
 
 @dataclass

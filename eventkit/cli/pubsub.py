@@ -24,7 +24,7 @@ from ..wire import (
     Message,
     RemoteError,
     decode_attributes,
-    redact_url,
+    redact,
 )
 from .connection import BrokerOption, NamespaceOption, connected, run_async, where
 from .output import Format, console, err, fail, note, print_json, progress
@@ -173,7 +173,7 @@ def watch(
                 subscription = await kit.broker.subscribe(pattern, on_message)
             except InvalidTopic as exc:
                 fail(str(exc), "e.g. `eventkit watch 'shop.>'`")
-            note(f"watching {pattern} on {redact_url(kit.settings.broker)} (Ctrl-C to stop)")
+            note(f"watching {pattern} on {redact(kit.settings.broker)} (Ctrl-C to stop)")
             seen = 0
             try:
                 async with receive:

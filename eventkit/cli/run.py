@@ -116,12 +116,10 @@ def run(
         fail(str(exc), code=2)
 
 
-def _child_command(
-    target: str, broker: str | None, namespace: str | None, log_level: str | None
-) -> list[str]:
+def _child_command(target: str, namespace: str | None, log_level: str | None) -> list[str]:
+    # The broker URL goes through the environment (see _spawn), not the command line that
+    # any user of the machine can read in the process list: it may hold a password.
     cmd = [sys.executable, "-m", "eventkit.cli", "run", target]
-    if broker:
-        cmd += ["--broker", broker]
     if namespace:
         cmd += ["--namespace", namespace]
     if log_level:
@@ -141,14 +139,17 @@ def _reload(
     for path in paths:
         if not path.exists():
             fail(f"--watch {path}: no such directory")
-    cmd = _child_command(target, broker, namespace, log_level)
+    cmd = _child_command(target, namespace, log_level)
     stop = threading.Event()
 
     def on_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     previous = honour_stop_signals(on_stop)
-    child = _spawn(cmd)
+    env = dict(os.environ)
+    if broker:
+        env["EVENTKIT_BROKER"] = broker
+    child = _spawn(cmd, env)
     note(f"watching {', '.join(str(p) for p in paths)} for changes; Ctrl-C to stop")
     try:
         for changes in watchfiles.watch(
@@ -161,16 +162,17 @@ def _reload(
             changed = sorted({Path(p).name for _, p in changes})
             note(f"changed: {', '.join(changed)}; restarting {target}")
             _stop(child)
-            child = _spawn(cmd)
+            child = _spawn(cmd, env)
     finally:
         _stop(child)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
-def _spawn(cmd: list[str]) -> subprocess.Popen[bytes]:
-    """The service in a session of its own, bound to this watcher's life."""
-    child = subprocess.Popen(cmd, start_new_session=True, env=child_env())
+def _spawn(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The service in a session of its own, bound to this watcher's life; the broker URL
+    travels in ``env``, not on the command line (where `ps` would show its secrets)."""
+    child = subprocess.Popen(cmd, start_new_session=True, env=child_env(env))
     note(f"started the service (pid {child.pid})")
     return child
 

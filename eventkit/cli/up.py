@@ -37,7 +37,7 @@ from rich.table import Table
 
 from ..discovery import RegistryChange
 from ..service import Client, Settings, new_node_id
-from ..wire import ConfigError, EventKitError, redact_url
+from ..wire import ConfigError, EventKitError, redact
 from .broker import EmbeddedBroker
 from .connection import DEFAULT_BROKER, BrokerOption, NamespaceOption, no_broker_hint, run_async
 from .lifeline import STOP_SIGNALS, child_env, signal_group
@@ -117,7 +117,7 @@ class Supervisor:
             self._all_up_said = True
             self.say(
                 f"stack {self.stack.name} is up: {len(self.procs)} process(es) on "
-                f"{redact_url(self.url)}"
+                f"{redact(self.url)}"
                 + (f", namespace {self.namespace}" if self.namespace else "")
                 + "; Ctrl-C stops it"
             )
@@ -270,7 +270,7 @@ class Supervisor:
             await client.connect()
             registry = await client.get_registry()
         except EventKitError as exc:
-            self.say(f"cannot watch the registry ({exc}); states stay 'starting'")
+            self.say(f"cannot watch the registry ({redact(str(exc))}); states stay 'starting'")
             return
         registry.add_listener(self._on_change)
         try:
@@ -380,9 +380,9 @@ def _broker_for(url: str, source: str | None, embed: bool | None) -> EmbeddedBro
     """The embedded server to run for the stack, if any; fails when no broker can be had."""
     if _answers(url) is not False:
         if embed:
-            fail(f"--embed: something already answers at {redact_url(url)}", "leave out --embed")
+            fail(f"--embed: something already answers at {redact(url)}", "leave out --embed")
         return None
-    shown = redact_url(url)
+    shown = redact(url)
     named = f" (named by {source})" if source else " (the default broker)"
     if embed is False or (embed is None and source is not None):
         fail(f"no broker answers at {shown}{named}", no_broker_hint(url))

@@ -32,8 +32,10 @@ from ..wire import (
     DataCodec,
     Decoder,
     EventIds,
+    LogLimiter,
     Message,
     event_id_of,
+    loggable,
     now_iso,
     to_message,
 )
@@ -92,6 +94,7 @@ class Registry:
         self.view = RegistryView()
         self.malformed = 0
         """Registry messages that were not valid (logged and ignored)."""
+        self._malformed_log = LogLimiter(log, "malformed registry messages")
         self._local = local
         self._rng = rng or random.Random()
         self._decode = Decoder(DataCodec(Any), event=True)
@@ -345,14 +348,14 @@ class Registry:
             elif kind == QUERY:
                 query = self._query_codec.from_value(event.data)
             else:
-                log.debug("ignoring registry event of unknown type %r", kind)
+                log.debug("ignoring registry event of unknown type %s", loggable(kind))
                 return
         except ValueError as exc:  # InvalidEvent and pydantic's ValidationError are ValueErrors
             self.malformed += 1
-            log.warning(
+            self._malformed_log.warning(
                 "ignoring a malformed registry message (event %s): %s",
-                event_id_of(message),
-                exc,
+                loggable(event_id_of(message)),
+                loggable(exc, quote=False, limit=1000),
             )
             return
         if kind == QUERY:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,9 +31,13 @@ from ..wire import (
     DataCodec,
     DeadlineExceeded,
     InternalError,
+    InvalidTopic,
+    LogLimiter,
     Message,
     NotFound,
+    PayloadTooLarge,
     RemoteError,
+    loggable,
 )
 from ._context import Context, Publisher, current_message
 from ._deadlines import Deadlines
@@ -171,6 +176,7 @@ class RpcServer:
         self._served: dict[str, _Served] = {}
         self._deadlines: Deadlines[asyncio.Task[Any]] = Deadlines(self._expire)
         self._expired: set[asyncio.Task[Any]] = set()
+        self._unanswerable = LogLimiter(log, "requests that could not be answered")
 
     def _expire(self, task: asyncio.Task[Any]) -> None:
         """A request's deadline passed while its handler ran: cancel the handler."""
@@ -253,7 +259,9 @@ class RpcServer:
         headers = message.headers
         reply_to = headers.get(REPLY_TO)
         if reply_to is None:
-            log.warning("dropping a request on %r without a reply topic", message.topic)
+            self._unanswerable.warning(
+                "dropping a request on %s without a reply topic", loggable(message.topic)
+            )
             return
         service = self.service
         if by_topic is None:
@@ -264,42 +272,11 @@ class RpcServer:
         if served is None:
             await self._not_unary(message, reply_to, name)
             return
-        deadline_header = headers.get(DEADLINE)
-        try:
-            time_left = float(deadline_header) - time.time() if deadline_header else None
-        except ValueError:
-            await self._reply_error(
-                reply_to,
-                BadRequest(
-                    f"request to {name} has a bad {DEADLINE} header {deadline_header!r}: "
-                    "seconds since the epoch expected",
-                    id=service,
-                ),
-            )
+        read = self._read(served, message)
+        if isinstance(read, RemoteError):
+            await self._reply_error(reply_to, read)
             return
-        if time_left is not None and time_left <= 0:
-            log.info("%s: request arrived after its deadline; not running it", name)
-            return
-        try:
-            request = (
-                served.codec.from_body(message.body, True) if served.codec is not None else None
-            )
-        except ValidationError as exc:
-            errors = exc.errors(include_url=False, include_context=False)
-            await self._reply_error(
-                reply_to,
-                BadRequest(
-                    f"request to {name} is not valid: {exc.error_count()} error(s)",
-                    id=service,
-                    data=pydantic_core.to_jsonable_python(errors),
-                ),
-            )
-            return
-        except ValueError as exc:
-            await self._reply_error(
-                reply_to, BadRequest(f"request to {name} is not JSON: {exc}", id=service)
-            )
-            return
+        time_left, request = read
         ctx = (
             Context(
                 message, node_id=self.node_id, service=service, client=self.client, endpoint=name
@@ -337,7 +314,7 @@ class RpcServer:
                 exc.id = service
             error = exc
         except Exception as exc:
-            log.exception("%s failed (request from %s)", name, headers.get(CALLER))
+            log.exception("%s failed (request from %s)", name, loggable(headers.get(CALLER)))
             error = InternalError(f"{name} failed: {type(exc).__name__}: {exc}", id=service)
         finally:
             if task is not None:
@@ -365,7 +342,54 @@ class RpcServer:
             )
             return
         # A success needs no headers: no status means 200 (and no header block to parse).
-        await self.broker.publish(Message(reply_to, body, {}))
+        await self._send(Message(reply_to, body, {}))
+
+    def _read(self, served: _Served, message: Message) -> tuple[float | None, Any] | RemoteError:
+        """(time left, the decoded request), or the error that answers a request that cannot
+        be read: a malformed deadline or body is a 400, a request past its deadline a 408."""
+        name, service = served.procedure.name, self.service
+        time_left = self._time_left(name, message)
+        if isinstance(time_left, RemoteError):
+            return time_left
+        codec = served.codec
+        if codec is None:
+            return time_left, None
+        try:
+            return time_left, codec.from_body(message.body, True)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_context=False, include_input=False)
+            return BadRequest(
+                f"request to {name} is not valid: {exc.error_count()} error(s)",
+                id=service,
+                data=pydantic_core.to_jsonable_python(errors),
+            )
+        except Exception as exc:  # not UTF-8, not JSON, or anything else the codec refuses
+            return BadRequest(
+                f"request to {name} cannot be read: {loggable(exc, quote=False)}", id=service
+            )
+
+    def _time_left(self, name: str, message: Message) -> float | RemoteError | None:
+        """Seconds left before the request's deadline (None: it has none), or the error that
+        answers it: a deadline that is not a finite number is a 400, a past one a 408."""
+        deadline_header = message.headers.get(DEADLINE)
+        if not deadline_header:
+            return None
+        try:
+            deadline = float(deadline_header)
+        except ValueError:
+            deadline = math.nan
+        if not math.isfinite(deadline):
+            return BadRequest(
+                f"request to {name} has a bad {DEADLINE} header {loggable(deadline_header)}: "
+                "seconds since the epoch expected",
+                id=self.service,
+            )
+        time_left = deadline - time.time()
+        if time_left <= 0:
+            return DeadlineExceeded(
+                f"request to {name} arrived after its deadline; it was not run", id=self.service
+            )
+        return time_left
 
     async def _not_unary(self, message: Message, reply_to: str, name: str) -> None:
         """A request for a streaming endpoint (opened here), or for none at all."""
@@ -376,7 +400,8 @@ class RpcServer:
             await self._reply_error(
                 reply_to,
                 NotFound(
-                    f"service {service!r} has no endpoint {name!r}; it has: {known}", id=service
+                    f"service {service!r} has no endpoint {loggable(name)}; it has: {known}",
+                    id=service,
                 ),
             )
             return
@@ -390,21 +415,9 @@ class RpcServer:
                 ),
             )
             return
-        deadline_header = message.headers.get(DEADLINE)
-        try:
-            time_left = float(deadline_header) - time.time() if deadline_header else None
-        except ValueError:
-            await self._reply_error(
-                reply_to,
-                BadRequest(
-                    f"stream open for {name} has a bad {DEADLINE} header {deadline_header!r}: "
-                    "seconds since the epoch expected",
-                    id=service,
-                ),
-            )
-            return
-        if time_left is not None and time_left <= 0:
-            log.info("%s: stream open arrived after its deadline; not running it", name)
+        time_left = self._time_left(name, message)
+        if isinstance(time_left, RemoteError):
+            await self._reply_error(reply_to, time_left)
             return
         await self._streams.open(message, procedure, time_left)
 
@@ -428,7 +441,21 @@ class RpcServer:
     async def _reply_error(self, reply_to: str, error: RemoteError) -> None:
         if self._observer is not None:
             self._observer.failed(error)
-        await self.broker.publish(error_reply(reply_to, error, self.node_id))
+        await self._send(error_reply(reply_to, error, self.node_id))
+
+    async def _send(self, reply: Message) -> None:
+        """Publish a reply; one the broker refuses (a reply topic that is not a topic, a
+        reply over the payload limit) is logged, or answered with a short error."""
+        try:
+            await self.broker.publish(reply)
+        except InvalidTopic:
+            self._unanswerable.warning(
+                "cannot reply to a request: its reply topic %s is not a topic",
+                loggable(reply.topic),
+            )
+        except PayloadTooLarge as exc:
+            error = InternalError(f"the reply is too large for the broker: {exc}", id=self.service)
+            await self.broker.publish(error_reply(reply.topic, error, self.node_id))
 
 
 # It turns every failure, an escaping cancellation included, into an error reply itself.

@@ -34,6 +34,7 @@ from ..wire import (
     PayloadTooLarge,
     RemoteError,
     ServiceUnavailable,
+    loggable,
 )
 from ._context import Context, Publisher, current_message
 from ._deadlines import Deadlines
@@ -269,7 +270,9 @@ class StreamServer:
                     error = error or self._send_failure(procedure.name, exc)
                 await self._finish(stream, error)
         except Exception as exc:
-            log.warning("%s: stream to %s ended: %s", procedure.name, stream.reply_to, exc)
+            log.warning(
+                "%s: stream to %s ended: %s", procedure.name, loggable(stream.reply_to), exc
+            )
         finally:
             current_message.reset(token)
             reason = stream.reason
@@ -281,7 +284,7 @@ class StreamServer:
                     except Exception as exc:
                         log.info("%s: could not tell the caller (%s)", procedure.name, exc)
             elif reason is not None:
-                log.info("%s: stream to %s %s", procedure.name, stream.reply_to, reason)
+                log.info("%s: stream to %s %s", procedure.name, loggable(stream.reply_to), reason)
             counters.processing_ns += time.perf_counter_ns() - started
             if error is not None:
                 counters.num_errors += 1
@@ -459,7 +462,7 @@ class StreamServer:
                     try:
                         await self._send(stream, Message(stream.reply_to, b"", headers))
                     except Exception as exc:
-                        log.info("heartbeat to %s failed: %s", stream.reply_to, exc)
+                        log.info("heartbeat to %s failed: %s", loggable(stream.reply_to), exc)
 
 
 def items_codec(codec: DataCodec | None) -> DataCodec:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..wire import redact_url
+from ..wire import redact
 
 __all__ = ["no_node_detail", "where_services_meet"]
 
@@ -20,7 +20,7 @@ def no_node_detail(
     what = f"{service} (version {version})" if version else service
     return (
         f"no node of service {what} is known in namespace {namespace!r} on "
-        f"{redact_url(url)}; known services: {', '.join(known) if known else 'none'}. "
+        f"{redact(url)}; known services: {', '.join(known) if known else 'none'}. "
         f"{where_services_meet(url)}"
     )
 

@@ -18,13 +18,14 @@ from typing import Any
 from ..brokers import MessageHandler
 from ..brokers.base import being_cancelled
 from ..rpc import Context, Invocation, Middleware, Publisher, compose, current_message
-from ..wire import DeadLetter, InvalidEvent, Message, event_id_of
+from ..wire import DeadLetter, InvalidEvent, LogLimiter, Message, event_id_of, loggable
 from ._foreign import explain_invalid
 from ._router import Subscriber
 
 __all__ = ["ServiceStats", "subscriber_handler"]
 
 log = logging.getLogger("eventkit.service")
+_REASON_LIMIT = 1000  # characters of an invalid event's reason that are logged or sent on
 
 
 @dataclass
@@ -47,10 +48,17 @@ def subscriber_handler(
     middleware: Sequence[Middleware],
     stats: ServiceStats,
     failed: Callable[[BaseException], None] | None = None,
+    invalid_log: LogLimiter | None = None,
 ) -> MessageHandler:
     """The handler for ``sub``. ``decode`` reads a message into the handler's data (None:
     the handler takes none); ``failed`` (telemetry's, when on) hears of each failure the
-    handler deals with itself."""
+    handler deals with itself.
+
+    An invalid event is one log line through ``invalid_log`` (rate-limited: a flood is a
+    count per interval), the values it quotes escaped and bounded; on a durable
+    subscription that line is the broker's dead-letter line, and the reason (bounded: it
+    travels in a header) goes with the dead letter."""
+    limiter = invalid_log or LogLimiter(log, "invalid events")
     signature = sub.signature
     durable = sub.durable is not None
     wants_context = signature.context_param is not None or bool(middleware)
@@ -82,11 +90,14 @@ def subscriber_handler(
         except InvalidEvent as exc:
             stats.invalid += 1
             why = explain_invalid(exc, message, sub.accept)
-            log.warning("%s: invalid event on %r: %s", signature.name, message.topic, why)
+            reason = loggable(why, quote=False, limit=_REASON_LIMIT)
             if failed is not None:
                 failed(exc)
             if durable:
-                raise DeadLetter(str(exc)) from None
+                raise DeadLetter(f"invalid event: {reason}") from None
+            limiter.warning(
+                "%s: invalid event on %s: %s", signature.name, loggable(message.topic), reason
+            )
             return
         token = current_message.set(message)
         try:
@@ -101,9 +112,9 @@ def subscriber_handler(
                 raise
             stats.failed += 1  # the handler's own cancelled await: a failure like any
             log.error(
-                "%s failed on %r: a task it awaited was cancelled",
+                "%s failed on %s: a task it awaited was cancelled",
                 signature.name,
-                message.topic,
+                loggable(message.topic),
             )
             if failed is not None:
                 failed(exc)
@@ -119,10 +130,10 @@ def subscriber_handler(
             if failed is not None:
                 failed(exc)
             log.exception(
-                "%s failed on %r (event %s, attempt %d)",
+                "%s failed on %s (event %s, attempt %d)",
                 signature.name,
-                message.topic,
-                event_id_of(message),
+                loggable(message.topic),
+                loggable(event_id_of(message)),
                 message.attempt,
             )
             if durable:

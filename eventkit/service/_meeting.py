@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Sequence
 
-from ..wire import ConnectionLost, DriverMissing, redact_url
+from ..wire import ConnectionLost, DriverMissing, redact
 from ._settings import DEFAULT_BROKER, Settings
 
 __all__ = ["BROKER_UNREACHABLE", "broker_chosen", "cannot_start", "say_started", "warn_if_alone"]
@@ -30,7 +30,7 @@ def say_started(
         "service %s started as %s on %s, namespace %s",
         service,
         node_id,
-        redact_url(url),
+        redact(url),
         settings.namespace,
     )
 

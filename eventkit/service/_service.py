@@ -23,7 +23,7 @@ from ..discovery import Registry
 from ..observability import Telemetry, configure_logging, messaging_system
 from ..rpc import Middleware, RpcServer
 from ..store import Store
-from ..wire import ConfigError
+from ..wire import ConfigError, LogLimiter
 from ._client import Client, new_node_id
 from ._delivery import ServiceStats, subscriber_handler
 from ._foreign import decoder_of
@@ -90,6 +90,7 @@ class Service(Router):
         self.extend(subscribers)
         self.extend(endpoints)
         self.stats = ServiceStats()
+        self._invalid_log = LogLimiter(log, "invalid events")
         self.settings: Settings | None = None
         self.node_id: str = node_id or new_node_id(name)
         self._client: Client | None = None
@@ -408,4 +409,5 @@ class Service(Router):
             middleware=self.middleware,
             stats=self.stats,
             failed=failed,
+            invalid_log=self._invalid_log,
         )

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from ..wire import ConfigError
+from ..wire import ConfigError, redact
 
 __all__ = ["DEFAULT_BROKER", "Settings"]
 
@@ -74,9 +74,10 @@ class Settings:
 
     def __post_init__(self) -> None:
         if "://" not in self.broker:
+            shown = redact("x://" + self.broker)[4:]  # user:password@host is still a secret
             raise ConfigError(
-                f"broker {self.broker!r} is not a URL: set EVENTKIT_BROKER or --broker to e.g. "
-                "memory://, nats://127.0.0.1:4222, amqp://guest:guest@127.0.0.1:5672/ or "
+                f"broker {shown!r} is not a URL: set EVENTKIT_BROKER or --broker "
+                "to e.g. memory://, nats://127.0.0.1:4222, amqp://guest:guest@127.0.0.1:5672/ or "
                 "http://127.0.0.1:8901"
             )
         if not _NAMESPACE.match(self.namespace):
@@ -110,6 +111,10 @@ class Settings:
     def observed(self) -> bool:
         """Whether traces or metrics are on (and so the ``otel`` extra is needed)."""
         return self.tracing or self.metrics or self.metrics_port is not None
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in redact(self.__dict__).items())
+        return f"Settings({shown})"
 
     @classmethod
     def load(

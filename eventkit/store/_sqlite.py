@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 import anyio
 import anyio.to_thread
 
-from ..wire import ConfigError
+from ..wire import ConfigError, redact
 from ._model import BucketOptions, RawChange, Record, RevisionConflict, StoreError
 from ._sql import LOG_KEPT, TRIM_EVERY, LogChanges, escape_like
 
@@ -47,7 +47,7 @@ def sqlite_path(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme != "sqlite" or parts.netloc or parts.query or not parts.path.strip("/"):
         raise ConfigError(
-            f"SQLite store URL {url!r} is not valid: use sqlite:///relative/path.db or "
+            f"SQLite store URL {redact(url)!r} is not valid: use sqlite:///relative/path.db or "
             "sqlite:////absolute/path.db"
         )
     return unquote(parts.path[1:])

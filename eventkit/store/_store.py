@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from ..brokers.base import Broker, KeyValueHolder
-from ..wire import ConfigError, DriverMissing
+from ..wire import ConfigError, DriverMissing, redact
 from ._bucket import Bucket
 from ._model import Backend, BucketOptions, RawBucket
 
@@ -61,7 +61,7 @@ def open_backend(url: str | None, broker: Broker) -> Backend:
         scheme = urlsplit(url).scheme.lower()
         if scheme not in _URLS:
             raise ConfigError(
-                f"store URL {_redact(url)!r} has an unknown scheme; use sqlite:///path, "
+                f"store URL {redact(url)!r} has an unknown scheme; use sqlite:///path, "
                 "postgresql://user@host/db or memory://"
             )
         module_name, class_name, extra = _URLS[scheme]
@@ -81,13 +81,6 @@ def open_backend(url: str | None, broker: Broker) -> Backend:
         f"the {scheme}:// broker cannot hold a key-value store; {_HOW} (NATS holds one in "
         "JetStream, memory:// in the process)"
     )
-
-
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 class Store:

@@ -3,10 +3,13 @@
 A :class:`Message` (topic, string headers, body bytes) is all a broker carries. Events are
 CloudEvents 1.0 (:class:`Event`), written by :func:`to_message` in binary or structured mode
 and read back by a :class:`Decoder`, the single decode path that subscribers, the RPC server,
-the registry and the test helpers share. Topic names, and the error tree every layer raises,
-live here too, at the bottom of the library: this package imports nothing else of eventkit.
+the registry and the test helpers share. Topic names, the error tree every layer raises, the
+one redaction of secrets (:func:`redact`) and the one way to log a value off the wire
+(:func:`loggable`, :class:`LogLimiter`) live here too, at the bottom of the library: this
+package imports nothing else of eventkit.
 """
 
+from ._attributes import is_rfc3339, is_uri, is_uri_reference
 from ._codec import DataCodec, EnvelopeReader
 from ._decode import (
     Decoder,
@@ -54,6 +57,7 @@ from ._event import (
 )
 from ._foreign import PlainDecoder
 from ._header_values import decode_header_value, encode_header_value, needs_encoding
+from ._logs import LogLimiter, loggable
 from ._message import (
     DEAD_LETTER_ATTEMPTS,
     DEAD_LETTER_REASON,
@@ -63,6 +67,7 @@ from ._message import (
     Message,
 )
 from ._recognise import as_structured, envelope_in_body, is_cloudevent, is_structured_type
+from ._redact import SECRET, redact
 from ._topics import (
     dead_letter_topic,
     is_pattern,
@@ -71,7 +76,6 @@ from ._topics import (
     validate_pattern,
     validate_topic,
 )
-from ._urls import redact_url
 
 __all__ = [
     "CONTENT_TYPE",
@@ -80,6 +84,7 @@ __all__ = [
     "DEAD_LETTER_TOPIC",
     "JSON",
     "OCTETS",
+    "SECRET",
     "SPECVERSION",
     "STRUCTURED",
     "UNREADABLE",
@@ -102,6 +107,7 @@ __all__ = [
     "InternalError",
     "InvalidEvent",
     "InvalidTopic",
+    "LogLimiter",
     "Message",
     "NotFound",
     "PayloadTooLarge",
@@ -127,12 +133,16 @@ __all__ = [
     "is_cloudevent",
     "is_json",
     "is_pattern",
+    "is_rfc3339",
     "is_structured",
     "is_structured_type",
+    "is_uri",
+    "is_uri_reference",
+    "loggable",
     "matches",
     "needs_encoding",
     "now_iso",
-    "redact_url",
+    "redact",
     "to_message",
     "validate_name",
     "validate_pattern",

@@ -15,6 +15,7 @@ from typing import Any
 import pydantic_core
 from pydantic import ValidationError
 
+from ._attributes import check_attribute_types, check_binary_attributes
 from ._codec import DataCodec
 from ._errors import InvalidEvent
 from ._event import CONTENT_TYPE, CORE, JSON, REQUIRED, SPECVERSION, Event
@@ -78,6 +79,7 @@ def decode_attributes(message: Message) -> tuple[dict[str, Any], Any, bool]:
             raw = obj.pop("data", None)
             is_json_bytes = False
         _require(obj, message.topic)
+        check_attribute_types(obj, message.topic)
         return obj, raw, is_json_bytes
 
     attrs: dict[str, Any] = {}
@@ -88,6 +90,7 @@ def decode_attributes(message: Message) -> tuple[dict[str, Any], Any, bool]:
     content_type = headers.get(CONTENT_TYPE)
     if content_type is not None:
         attrs["datacontenttype"] = content_type
+    check_attribute_types(attrs, message.topic)
     return attrs, message.body, is_json(attrs.get("datacontenttype"))
 
 
@@ -206,6 +209,7 @@ class Decoder:
                 and headers.get("ce-type")
             ):
                 # Binary mode: no attribute dict to build and take apart.
+                check_binary_attributes(headers, message.topic)
                 content_type = _content_type(headers)
                 json_body = content_type is None or content_type == JSON or is_json(content_type)
                 data = codec.from_body(message.body, json_body)
@@ -216,6 +220,7 @@ class Decoder:
                 envelope = codec.envelope()
                 read = envelope.read(message.body) if envelope is not None else None
                 if read is not None:
+                    check_attribute_types(read[0], message.topic)
                     return build_event(*read) if self.event else read[1]
             message = _general(message)
             attrs, raw, json_body = decode_attributes(message)

@@ -9,7 +9,6 @@ from pamqp.constants import DOMAIN_REGEX
 
 from eventkit.brokers import from_url
 from eventkit.brokers.rabbitmq import RabbitBroker
-from eventkit.brokers.rabbitmq._broker import _redact
 from eventkit.brokers.rabbitmq._headers import (
     ATTEMPT_HEADER,
     binding_key,
@@ -17,7 +16,7 @@ from eventkit.brokers.rabbitmq._headers import (
     queue_name_part,
     to_amqp,
 )
-from eventkit.wire import ConfigError, matches
+from eventkit.wire import ConfigError, matches, redact
 
 QUEUE_NAME = DOMAIN_REGEX["queue-name"]
 
@@ -110,8 +109,8 @@ def test_from_url_makes_a_rabbit_broker_with_options() -> None:
 
 
 def test_redact_hides_the_password() -> None:
-    assert _redact("amqp://u:secret@h:5672/v") == "amqp://u:***@h:5672/v"
-    assert _redact("amqp://h/") == "amqp://h/"
+    assert redact("amqp://u:secret@h:5672/v") == "amqp://u:***@h:5672/v"
+    assert redact("amqp://h/") == "amqp://h/"
 
 
 def test_a_channel_closed_under_a_publish_is_a_connection_lost() -> None:

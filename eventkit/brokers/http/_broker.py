@@ -40,12 +40,12 @@ from ._answers import AnswerResponse, Answers, linger_of
 from ._config import HttpSettings, parse_settings
 from ._durable import DurableSender
 from ._errors import listen_error
-from ._gossip import DurableSpec, Entry, Membership, NodeRecord
+from ._gossip import DurableSpec, Entry, Membership, NodeRecord, parse_gossip
 from ._local import GONE, HttpSubscription, LocalTable
 from ._mesh import Mesh, view_body
 from ._outbox import Outbox
 from ._sender import Sender, parse_ids
-from ._server import build_app
+from ._server import ServerLog, build_app
 from ._wire import (
     ANSWER,
     ATTEMPT,
@@ -152,7 +152,11 @@ class HttpBroker(BaseBroker):
     async def _serve(self) -> int:
         s = self.settings
         self._runner = web.AppRunner(
-            build_app(self), handle_signals=False, access_log=None, shutdown_timeout=1.0
+            build_app(self),
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=1.0,
+            logger=ServerLog(log),
         )
         await self._runner.setup()
         server_ssl: ssl.SSLContext | None = None
@@ -333,12 +337,10 @@ class HttpBroker(BaseBroker):
 
     # --- gossip -----------------------------------------------------------------------
     def receive_gossip(self, obj: Any) -> dict[str, Any] | None:
-        if not isinstance(obj, dict):
-            raise TypeError("gossip must be a JSON object")
-        records = [NodeRecord.from_json(r) for r in obj.get("records", ())]
-        specs = [DurableSpec.from_json(d) for d in obj.get("durables", ())]
+        """Fold a gossip body in (a ValueError says what is wrong with a malformed one)."""
+        records, specs, reply = parse_gossip(obj)
         self._merge(records, specs)
-        return view_body(self._membership) if obj.get("reply") else None
+        return view_body(self._membership) if reply else None
 
     def view(self) -> dict[str, Any]:
         return view_body(self._membership) | {"self": self.node_id}

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ...wire import ConfigError, validate_pattern
+from ...wire import ConfigError, redact, validate_pattern
 
 __all__ = ["HttpSettings", "parse_settings"]
 
@@ -76,6 +76,12 @@ class HttpSettings:
     tls_key: str | None = None
     tls_ca: str | None = None
 
+    def __repr__(self) -> str:
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        fields["sinks"] = tuple((p, redact(url)) for p, url in self.sinks)
+        shown = ", ".join(f"{k}={v!r}" for k, v in redact(fields).items())
+        return f"HttpSettings({shown})"
+
     @property
     def display(self) -> str:
         """The node's URL without secrets, for logs and errors."""
@@ -94,11 +100,11 @@ def parse_settings(url: str, options: Mapping[str, Any]) -> HttpSettings:
     """Settings from a URL and keyword options; raises ConfigError naming what is wrong."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise ConfigError(f"HttpBroker takes http:// or https:// URLs, got {url!r}")
+        raise ConfigError(f"HttpBroker takes http:// or https:// URLs, got {redact(url)!r}")
     try:
         port = parts.port or 0
     except ValueError as exc:
-        raise ConfigError(f"bad port in {url!r}: {exc}") from exc
+        raise ConfigError(f"bad port in {redact(url)!r}: {exc}") from exc
     values: dict[str, Any] = {"host": parts.hostname or "127.0.0.1", "port": port}
     values["scheme"] = parts.scheme
     sinks: list[tuple[str, str]] = []
@@ -108,7 +114,7 @@ def parse_settings(url: str, options: Mapping[str, Any]) -> HttpSettings:
         elif key == "sink":
             pattern, sep, target = value.partition("=")
             if not sep:
-                raise ConfigError(f"sink={value!r}: write sink=PATTERN=URL")
+                raise ConfigError(f"sink={redact(value)!r}: write sink=PATTERN=URL")
             sinks.append((pattern, target))
         elif key == "max_payload" or key in _FLOATS or key in _STRINGS or key in _ALIASES:
             values[key] = value
@@ -185,6 +191,6 @@ def _sinks(raw: Any) -> tuple[tuple[str, str], ...]:
         validate_pattern(str(pattern))
         scheme = urlsplit(str(target)).scheme
         if scheme not in ("http", "https"):
-            raise ConfigError(f"sink URL {target!r} must be http:// or https://")
+            raise ConfigError(f"sink URL {redact(str(target))!r} must be http:// or https://")
         out.append((str(pattern), str(target)))
     return tuple(out)

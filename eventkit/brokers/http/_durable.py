@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ...wire import BrokerClosed, Message, dead_letter_topic
+from ..base import FailureLog
 from ._gossip import Entry
 from ._local import DEAD, FAILED, OK
 from ._outbox import Outbox, Pending
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["DurableSender"]
 
 log = logging.getLogger("eventkit.broker.http")
+_failures = FailureLog(log)
 
 Send = Callable[[str, Entry, Pending], Awaitable[tuple[int, str]]]
 RETRY_GONE = 0.05  # seconds before offering a message again after no answer / gone member
@@ -147,13 +149,7 @@ class DurableSender:
             self._forget(row)
             await self._outbox.done(row.seq)
         elif status == DEAD or (status == FAILED and message.attempt >= max_attempts):
-            log.warning(
-                "dead-lettering message on %r for durable %r after %d attempt(s): %s",
-                message.topic,
-                row.durable,
-                message.attempt,
-                reason,
-            )
+            _failures.dead_lettered(message, reason, row.durable)
             dead = message.dead_lettered(reason, dead_letter_topic(row.durable))
             try:
                 await self._publish(dead)

@@ -16,13 +16,15 @@ whose subscribers are all away (see ``http_outbox``).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
-from ...wire import matches
+from ...wire import loggable, matches, validate_name, validate_pattern
 
-__all__ = ["DurableSpec", "Entry", "Membership", "NodeRecord", "Route"]
+__all__ = ["DurableSpec", "Entry", "Membership", "NodeRecord", "Route", "parse_gossip"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +53,21 @@ class Entry:
 
     @classmethod
     def from_json(cls, obj: Any) -> Entry:
+        _object(obj, "a subscription entry", ("id", "pattern", "n", "queue", "durable", "sink"))
+        queue, durable, sink = _opt(obj, "queue"), _opt(obj, "durable"), _opt(obj, "sink")
+        if queue is not None:
+            validate_name("queue group", queue)
+        if durable is not None:
+            validate_name("durable", durable)
+        if sink is not None and urlsplit(sink).scheme not in ("http", "https"):
+            raise ValueError(f"sink {loggable(sink)} is not an http(s) URL")
         return cls(
-            id=int(obj["id"]),
-            pattern=str(obj["pattern"]),
-            queue=_opt(obj.get("queue")),
-            durable=_opt(obj.get("durable")),
-            sink=_opt(obj.get("sink")),
-            max_in_flight=max(1, int(obj.get("n", 1))),
+            id=_int(obj, "id", low=-(2**31)),
+            pattern=validate_pattern(_str(obj, "pattern")),
+            queue=queue,
+            durable=durable,
+            sink=sink,
+            max_in_flight=max(1, _int(obj, "n", 1)),
         )
 
 
@@ -88,13 +98,14 @@ class DurableSpec:
 
     @classmethod
     def from_json(cls, obj: Any) -> DurableSpec:
+        _object(obj, "a durable spec", cls.__dataclass_fields__)
         return cls(
-            name=str(obj["name"]),
-            pattern=str(obj["pattern"]),
-            max_attempts=max(1, int(obj["max_attempts"])),
-            backoff_initial=max(0.0, float(obj["backoff_initial"])),
-            backoff_max=max(0.0, float(obj["backoff_max"])),
-            stamp=float(obj["stamp"]),
+            name=validate_name("durable", _str(obj, "name")),
+            pattern=validate_pattern(_str(obj, "pattern")),
+            max_attempts=max(1, _int(obj, "max_attempts")),
+            backoff_initial=max(0.0, _float(obj, "backoff_initial")),
+            backoff_max=max(0.0, _float(obj, "backoff_max")),
+            stamp=_float(obj, "stamp"),
         )
 
 
@@ -121,21 +132,78 @@ class NodeRecord:
 
     @classmethod
     def from_json(cls, obj: Any) -> NodeRecord:
-        status = str(obj.get("status", "alive"))
+        _object(obj, "a node record", cls.__dataclass_fields__)
+        status = obj.get("status", "alive")
         if status not in ("alive", "left"):
-            raise ValueError(f"unknown node status {status!r}")
+            raise ValueError(f"unknown node status {loggable(status)}")
+        addr = _str(obj, "addr")
+        host, sep, port = addr.rpartition(":")
+        if status == "alive" and (not sep or not host or not port.isdigit()):
+            raise ValueError(f"node address {loggable(addr)} is not host:port")
         return cls(
-            id=str(obj["id"]),
-            addr=str(obj["addr"]),
-            started=float(obj["started"]),
-            seq=int(obj["seq"]),
+            id=_str(obj, "id"),
+            addr=addr,
+            started=_float(obj, "started"),
+            seq=_int(obj, "seq"),
             status=status,
-            entries=tuple(Entry.from_json(e) for e in obj.get("entries", ())),
+            entries=tuple(Entry.from_json(e) for e in _list(obj, "entries")),
         )
 
 
-def _opt(value: Any) -> str | None:
-    return None if value is None else str(value)
+def parse_gossip(obj: Any) -> tuple[list[NodeRecord], list[DurableSpec], bool]:
+    """(records, durable specs, whether an answer is asked) from a gossip body; anything
+    else than what :func:`view_body` writes is a ValueError saying what is wrong."""
+    _object(obj, "gossip", ("records", "durables", "reply", "self"))
+    reply = obj.get("reply", False)
+    if not isinstance(reply, bool):
+        raise ValueError("gossip: reply must be true or false")
+    records = [NodeRecord.from_json(r) for r in _list(obj, "records")]
+    specs = [DurableSpec.from_json(d) for d in _list(obj, "durables")]
+    return records, specs, reply
+
+
+# Reading gossip strictly: a peer (or anyone with the token) sends JSON; a value of the wrong
+# type or out of range is refused with the reason, never taken in to fail later.
+
+
+def _object(obj: Any, what: str, keys: Any) -> None:
+    if not isinstance(obj, dict):
+        raise ValueError(f"{what} must be a JSON object")
+    unknown = [k for k in obj if k not in keys]
+    if unknown:
+        raise ValueError(f"{what} has unknown field(s) {loggable(', '.join(unknown))}")
+
+
+def _str(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{key} must be a non-empty string")
+    return value
+
+
+def _opt(obj: dict[str, Any], key: str) -> str | None:
+    return None if obj.get(key) is None else _str(obj, key)
+
+
+def _int(obj: dict[str, Any], key: str, default: int | None = None, low: int = 0) -> int:
+    value = obj.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 2**63:
+        raise ValueError(f"{key} must be an integer from {low} to 2**63-1")
+    return value
+
+
+def _float(obj: dict[str, Any], key: str) -> float:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{key} must be a finite number")
+    return float(value)
+
+
+def _list(obj: dict[str, Any], key: str) -> list[Any]:
+    value = obj.get(key, [])
+    if not isinstance(value, list):
+        raise ValueError(f"{key} must be a JSON array")
+    return value
 
 
 @dataclass(slots=True)

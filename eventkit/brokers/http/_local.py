@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ...wire import DeadLetter, Message, matches
-from ..base import DeliveryPolicy, MessageHandler, is_inline, run_inline
+from ..base import DeliveryPolicy, FailureLog, MessageHandler, is_inline, run_inline
 from ._gossip import Entry
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["DEAD", "FAILED", "GONE", "OK", "HttpSubscription", "LocalTable", "Outcome"]
 
 log = logging.getLogger("eventkit.broker.http")
+_failures = FailureLog(log)
 
 OK, FAILED, DEAD, GONE = 200, 500, 422, 503
 MAX_PENDING = 10_000  # queued messages per entry before remote publishers are slowed down
@@ -276,7 +277,9 @@ class HttpSubscription:
             await self._handler(message)
         except DeadLetter as exc:
             if outcome is None:
-                log.warning("dead letter on non-durable %r dropped: %s", message.topic, exc.reason)
+                _failures.dropped(
+                    message, f"DeadLetter on a non-durable subscription: {exc.reason}"
+                )
             else:
                 outcome.set(DEAD, exc.reason)
         except anyio.get_cancelled_exc_class():
@@ -286,7 +289,7 @@ class HttpSubscription:
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             if outcome is None:
-                log.warning("handler for %r failed, message dropped: %s", message.topic, reason)
+                _failures.dropped(message, reason)
             else:
                 outcome.set(FAILED, reason)
         else:

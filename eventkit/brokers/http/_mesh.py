@@ -17,9 +17,10 @@ from typing import Any
 import aiohttp
 import anyio
 
+from ...wire import loggable
 from ._config import HttpSettings
 from ._errors import NET_ERRORS
-from ._gossip import DurableSpec, Membership, NodeRecord
+from ._gossip import DurableSpec, Membership, NodeRecord, parse_gossip
 
 __all__ = ["Mesh", "view_body"]
 
@@ -79,13 +80,12 @@ class Mesh:
                 self._gossip_url(addr), json=self.body(reply=True), headers=self._auth
             ) as resp:
                 if resp.status != 200:
-                    log.warning("gossip with %s refused: %d", addr, resp.status)
+                    log.warning("gossip with %s refused: %d", loggable(addr), resp.status)
                     return
                 answer = await resp.json()
-            records = [NodeRecord.from_json(r) for r in answer.get("records", ())]
-            specs = [DurableSpec.from_json(d) for d in answer.get("durables", ())]
-        except (*NET_ERRORS, ValueError, KeyError, TypeError) as exc:
-            log.debug("gossip with %s failed: %r", addr, exc)
+            records, specs, _ = parse_gossip(answer)
+        except (*NET_ERRORS, ValueError) as exc:
+            log.debug("gossip with %s failed: %s", loggable(addr), loggable(repr(exc)))
             return
         self._merge(records, specs)
 
@@ -105,7 +105,7 @@ class Mesh:
                 ):
                     pass
             except NET_ERRORS as exc:
-                log.debug("push to %s failed: %r", addr, exc)
+                log.debug("push to %s failed: %s", loggable(addr), loggable(repr(exc)))
 
         with anyio.move_on_after(self._push_timeout):
             async with anyio.create_task_group() as tg:
@@ -131,7 +131,11 @@ class Mesh:
                     for addr in chosen:
                         tg.start_soon(self.exchange, addr)
             for record in self._membership.expire(s.dead_after):
-                log.warning("node %s at %s stopped answering; dropped", record.id, record.addr)
+                log.warning(
+                    "node %s at %s stopped answering; dropped",
+                    loggable(record.id),
+                    loggable(record.addr),
+                )
 
     def _gossip_url(self, addr: str) -> str:
         return f"{self.settings.scheme}://{addr}/_eventkit/gossip"

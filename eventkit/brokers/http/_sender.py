@@ -16,7 +16,7 @@ from urllib.parse import unquote
 import aiohttp
 from yarl import URL
 
-from ...wire import Message
+from ...wire import Message, loggable, redact
 from ._answers import read_answer, wants_answer
 from ._config import HttpSettings
 from ._errors import NET_ERRORS
@@ -149,15 +149,20 @@ class Sender:
                     return rejected
                 if resp.status != 503:
                     log.error(
-                        "node %s refused a message on %r: %d %s",
-                        addr,
-                        message.topic,
+                        "node %s refused a message on %s: %d %s",
+                        loggable(addr),
+                        loggable(message.topic),
                         resp.status,
-                        (await resp.text())[:200],
+                        loggable(await resp.text(), quote=False),
                     )
                 self._membership.mark_unreachable(node_id)
         except NET_ERRORS as exc:
-            log.warning("node %s did not take a message on %r: %r", addr, message.topic, exc)
+            log.warning(
+                "node %s did not take a message on %s: %s",
+                loggable(addr),
+                loggable(message.topic),
+                loggable(repr(exc), quote=False),
+            )
             self._membership.mark_unreachable(node_id)
         return set(ids)
 
@@ -177,11 +182,21 @@ class Sender:
         try:
             async with self._session.post(url, data=message.body, headers=headers) as resp:
                 if resp.status >= 300:
-                    log.warning("sink %s answered %d for %r", url, resp.status, message.topic)
+                    log.warning(
+                        "sink %s answered %d for %s",
+                        redact(url),
+                        resp.status,
+                        loggable(message.topic),
+                    )
                     return False
                 return True
         except NET_ERRORS as exc:
-            log.warning("sink %s did not take a message on %r: %r", url, message.topic, exc)
+            log.warning(
+                "sink %s did not take a message on %s: %s",
+                redact(url),
+                loggable(message.topic),
+                loggable(redact(repr(exc)), quote=False),
+            )
             return False
 
     async def send_durable(self, node_id: str, entry: Entry, row: Pending) -> tuple[int, str]:
@@ -212,7 +227,7 @@ class Sender:
                     return OK, ""
                 if resp.status in (FAILED, DEAD, GONE):
                     return resp.status, reason
-                log.error("node %s refused a durable delivery: %d", addr, resp.status)
+                log.error("node %s refused a durable delivery: %d", loggable(addr), resp.status)
                 return GONE, f"refused: {resp.status}"
         except NET_ERRORS as exc:
             log.warning("node %s did not answer a durable delivery: %r", addr, exc)

@@ -10,27 +10,33 @@ Routes (all need ``Authorization: Bearer <token>`` when the node has a token):
   asked.
 - ``GET /_eventkit/members``: this node's view, for operators and tests.
 
-Nothing a client sends can crash the node: a missing or wrong token is 401 and a log line, a
-body over ``max_payload`` is 413, a request that is not a CloudEvent or not valid gossip is
-400 with the reason.
+Nothing a client sends can crash the node: a missing or wrong token is 401 (the scheme
+``Bearer`` is read in any case, the token compared in constant time), a body is refused with
+413 as soon as it passes ``max_payload`` (declared or streamed), a request that is not a
+CloudEvent or not valid gossip is 400 with the reason, and a request HTTP cannot parse
+(oversized or malformed headers) is aiohttp's 400, logged as one warning rather than an error
+with aiohttp's traceback. Every line about a refused request quotes what the client sent
+through :func:`~eventkit.wire.loggable`, and a flood of them is a count per interval.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pydantic_core
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from ...wire import Headers, InvalidTopic, validate_topic
+from ...wire import Headers, InvalidTopic, LogLimiter, loggable, validate_topic
 from ._wire import decode_headers
 
 if TYPE_CHECKING:
     from ._config import HttpSettings
 
-__all__ = ["Node", "build_app"]
+__all__ = ["Node", "ServerLog", "build_app"]
 
 log = logging.getLogger("eventkit.broker.http")
 
@@ -51,21 +57,30 @@ class Node(Protocol):
     def view(self) -> dict[str, Any]: ...
 
 
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
 def build_app(node: Node) -> web.Application:
     settings = node.settings
     limit = settings.max_payload
-    expected = f"Bearer {settings.token}".encode() if settings.token else None
+    token = settings.token.encode() if settings.token else None
+    refusals = LogLimiter(log, "refused requests")
 
     def authorized(request: web.Request) -> web.Response | None:
-        if expected is None:
+        if token is None:
             return None
-        given = request.headers.get("Authorization", "").encode()
-        if hmac.compare_digest(given, expected):
+        given = request.headers.get("Authorization", "")
+        scheme, _, credentials = given.strip().partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            credentials.strip().encode("utf-8", "surrogateescape"), token
+        ):
             return None
-        log.warning(
+        refusals.warning(
             "refused %s %s from %s: %s token",
-            request.method,
-            request.path,
+            loggable(request.method),
+            loggable(request.path),
             request.remote,
             "wrong" if given else "no",
         )
@@ -75,6 +90,18 @@ def build_app(node: Node) -> web.Application:
             headers={"WWW-Authenticate": 'Bearer realm="eventkit"'},
         )
 
+    def too_large(request: web.Request, size: int, cap: int) -> web.Response:
+        refusals.warning(
+            "refused a body of %s bytes on %s from %s: over the %d-byte limit",
+            f"{size}" if request.content_length is not None else f"more than {cap}",
+            loggable(request.path),
+            request.remote,
+            cap,
+        )
+        return web.Response(
+            status=413, text=f"the body exceeds {cap} bytes\n", headers={"Connection": "close"}
+        )
+
     async def on_event(request: web.Request) -> web.StreamResponse:
         if (refused := authorized(request)) is not None:
             return refused
@@ -82,12 +109,11 @@ def build_app(node: Node) -> web.Application:
         try:
             validate_topic(topic)
         except InvalidTopic as exc:
-            return web.Response(status=400, text=f"{exc}\n")
-        if request.content_length is not None and request.content_length > limit:
-            return _too_large(request, request.content_length, limit)
-        body = await request.read()
-        if len(body) > limit:
-            return _too_large(request, len(body), limit)
+            return web.Response(status=400, text=f"{loggable(exc, quote=False)}\n")
+        try:
+            body = await read_body(request, limit)
+        except _TooLarge as exc:
+            return too_large(request, exc.size, limit)
         headers, transport = decode_headers(request.headers)
         return await node.receive(topic, body, headers, transport)
 
@@ -95,11 +121,14 @@ def build_app(node: Node) -> web.Application:
         if (refused := authorized(request)) is not None:
             return refused
         try:
-            obj = pydantic_core.from_json(await request.read())
+            obj = pydantic_core.from_json(await read_body(request, GOSSIP_LIMIT))
             reply = node.receive_gossip(obj)
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("bad gossip from %s: %s", request.remote, exc)
-            return web.Response(status=400, text=f"bad gossip: {exc}\n")
+        except _TooLarge as exc:
+            return too_large(request, exc.size, GOSSIP_LIMIT)
+        except (ValueError, RecursionError) as exc:
+            reason = loggable(exc, quote=False)
+            refusals.warning("bad gossip from %s: %s", request.remote, reason)
+            return web.Response(status=400, text=f"bad gossip: {reason}\n")
         if reply is None:
             return web.Response(status=204)
         return web.Response(body=pydantic_core.to_json(reply), content_type="application/json")
@@ -118,12 +147,40 @@ def build_app(node: Node) -> web.Application:
     return app
 
 
-def _too_large(request: web.Request, size: int, limit: int) -> web.Response:
-    log.warning(
-        "refused %d-byte body on %s from %s: over the %d-byte limit",
-        size,
-        request.path,
-        request.remote,
-        limit,
-    )
-    return web.Response(status=413, text=f"body of {size} bytes exceeds {limit} bytes\n")
+async def read_body(request: web.Request, cap: int) -> bytes:
+    """The request's body, refused (``_TooLarge``) as soon as it passes ``cap`` bytes: at
+    once when the declared length is over, otherwise while it streams in, so a chunked upload
+    is never read past the limit."""
+    declared = request.content_length
+    if declared is not None and declared > cap:
+        raise _TooLarge(declared)
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(65536):
+        size += len(chunk)
+        if size > cap:
+            raise _TooLarge(size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class ServerLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server logger: a request HTTP cannot parse (oversized or malformed headers,
+    a bad request line) is the client's fault, so it is one warning, escaped and
+    rate-limited, not an ERROR with aiohttp's traceback; anything else is logged as it was."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__(logger, {})
+        self._malformed = LogLimiter(logger, "malformed HTTP requests")
+
+    def exception(self, msg: object, *args: Any, exc_info: Any = True, **kw: Any) -> None:
+        exc = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
+        if isinstance(exc, HttpProcessingError):
+            self._malformed.warning(
+                "refused a malformed HTTP request from %s: %d %s",
+                loggable(args[0] if args else None),
+                exc.code,
+                loggable(exc.message, quote=False),
+            )
+            return
+        self.logger.error(msg, *args, exc_info=exc_info, **kw)

@@ -40,11 +40,14 @@ from ...wire import (
     BrokerError,
     ConnectionLost,
     DriverMissing,
+    LogLimiter,
     Message,
     PayloadTooLarge,
     UnsupportedFeature,
     event_id_of,
+    loggable,
     matches,
+    redact,
     validate_topic,
 )
 from ..base import (
@@ -130,6 +133,7 @@ class NatsBroker(BaseBroker):
         self.drain_timeout = self.settings.drain_timeout
         self._nc: Client | None = None
         self._tasks = TaskHost("eventkit-nats-broker")
+        self._refusals = LogLimiter(log, "permission refusals")
         self._down_since: float | None = None
         self._captured: dict[str, bool] = {}
         self._stream_subjects: list[str] | None = None  # every stream's subjects, when known
@@ -229,6 +233,9 @@ class NatsBroker(BaseBroker):
             log.warning(
                 "NATS slow consumer on %r: messages dropped (handlers too slow)", exc.subject
             )
+        elif "permissions violation" in str(exc).lower():
+            # A publish or subscribe the server's permissions refuse: the message is dropped.
+            self._refusals.warning("NATS refused: %s", loggable(exc, quote=False))
         else:
             log.debug("NATS connection: %s: %s", type(exc).__name__, exc)
 
@@ -246,7 +253,8 @@ class NatsBroker(BaseBroker):
         self._down_since = None
         nc = self._nc
         where = nc.connected_url if nc is not None else None
-        log.warning("reconnected to NATS at %s", where.netloc if where else self.url)
+        # The server URLs carry the credentials (nats-py reads them there): redacted.
+        log.warning("reconnected to NATS at %s", redact(where.geturl()) if where else self.url)
         for sub in self._subscriptions:
             if isinstance(sub, DurableSubscription):
                 sub.wake()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from ...wire import ConfigError
+from ...wire import ConfigError, redact
 
 __all__ = ["NatsSettings", "parse_settings"]
 
@@ -63,6 +63,11 @@ class NatsSettings:
     """How events are published: ``structured`` (the NATS binding's form: the JSON event
     format as the payload, no headers) or ``binary`` (attributes in ``ce-*`` headers)."""
     options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        shown = ", ".join(f"{k}={v!r}" for k, v in redact(fields).items())
+        return f"NatsSettings({shown})"
 
     def connect_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``nats.aio.client.Client.connect`` (without callbacks)."""
@@ -112,19 +117,19 @@ class NatsSettings:
 def parse_settings(url: str, **kw: Any) -> NatsSettings:
     """Parse ``url`` and keyword settings; a bad URL or option is a :class:`ConfigError`."""
     if not isinstance(url, str):
-        raise ConfigError(f"NATS URL must be a string, got {url!r}")
+        raise ConfigError(f"NATS URL must be a string, got {redact(url)!r}")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("nats", "tls"):
-        raise ConfigError(f"NatsBroker takes nats:// or tls:// URLs, got {url!r}")
+        raise ConfigError(f"NatsBroker takes nats:// or tls:// URLs, got {redact(url)!r}")
     if parts.path not in ("", "/") or parts.fragment:
         raise ConfigError(
-            f"NATS URL {_redact(url)!r} has a path or fragment; use nats://host:4222[,host2:4222]"
+            f"NATS URL {redact(url)!r} has a path or fragment; use nats://host:4222[,host2:4222]"
         )
     userinfo, _, hostlist = parts.netloc.rpartition("@")
     hosts = [h.strip() for h in hostlist.split(",")]
     if not hostlist or any(not h for h in hosts):
-        raise ConfigError(f"NATS URL {_redact(url)!r} names no server: use nats://host:4222")
+        raise ConfigError(f"NATS URL {redact(url)!r} names no server: use nats://host:4222")
     for host in hosts:
         _check_host(url, host)
 
@@ -200,13 +205,6 @@ def _check_host(url: str, host: str) -> None:
     if not sep:
         name, port = host, ""
     if not name:
-        raise ConfigError(f"NATS URL {_redact(url)!r}: server {host!r} has no host name")
+        raise ConfigError(f"NATS URL {redact(url)!r}: server {host!r} has no host name")
     if port and (not port.isdigit() or not 0 < int(port) < 65536):
-        raise ConfigError(f"NATS URL {_redact(url)!r}: port {port!r} is not a number 1-65535")
-
-
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.rpartition("@")[2]
-    return f"{scheme}{sep}{rest}"
+        raise ConfigError(f"NATS URL {redact(url)!r}: port {port!r} is not a number 1-65535")

@@ -27,12 +27,13 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import DEFAULT_SUB_PENDING_BYTES_LIMIT, DEFAULT_SUB_PENDING_MSGS_LIMIT
 
 from ...wire import DeadLetter, Message
-from ..base import NO_RESPONDERS, REPLY_TO, MessageHandler, is_inline, run_inline
+from ..base import NO_RESPONDERS, REPLY_TO, FailureLog, MessageHandler, is_inline, run_inline
 from ._headers import from_nats
 
 __all__ = ["Dispatcher", "message_from_msg", "message_from_wire"]
 
 log = logging.getLogger("eventkit.broker.nats")
+_failures = FailureLog(log)
 
 STATUS = "Status"  # the key nats-py gives an inline status line ("NATS/1.0 503")
 
@@ -140,16 +141,9 @@ class Dispatcher:
         try:
             await self._handler(message)
         except DeadLetter as exc:
-            log.warning(
-                "handler for %r dead-lettered a non-durable message: %s", message.topic, exc.reason
-            )
+            _failures.dropped(message, f"DeadLetter on a non-durable subscription: {exc.reason}")
         except Exception as exc:
-            log.warning(
-                "handler for %r failed, message dropped: %s: %s",
-                message.topic,
-                type(exc).__name__,
-                exc,
-            )
+            _failures.dropped(message, f"{type(exc).__name__}: {exc}")
 
     # -- stopping --------------------------------------------------------------------------
 

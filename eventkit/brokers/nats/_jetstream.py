@@ -38,8 +38,9 @@ from ...wire import (
     Message,
     PublishError,
     dead_letter_topic,
+    loggable,
 )
-from ..base import DeliveryPolicy, MessageHandler
+from ..base import DeliveryPolicy, FailureLog, MessageHandler
 from ._compat import remove_sub, send_unsubscribe, sid
 from ._errors import DRIVER_ERRORS, translate
 from ._headers import from_nats, to_nats
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["DurableSubscription", "js_publish"]
 
 log = logging.getLogger("eventkit.broker.nats")
+_failures = FailureLog(log)
 
 MSG_ID = "Nats-Msg-Id"
 _PULL_EXPIRES = 5.0
@@ -296,18 +298,18 @@ class DurableSubscription:
             if attempt >= policy.max_attempts:
                 await self._dead_letter(msg, message, reason)
             else:
-                log.info("handler for %r failed (attempt %d): %s", msg.subject, attempt, reason)
+                log.info(
+                    "handler for %s failed (attempt %d): %s",
+                    loggable(msg.subject),
+                    attempt,
+                    loggable(reason, quote=False),
+                )
                 await _quietly(msg.nak(delay=policy.backoff(attempt)))
         else:
             await _quietly(msg.ack())
 
     async def _dead_letter(self, msg: Msg, message: Message, reason: str) -> None:
-        log.warning(
-            "dead-lettering message on %r after %d attempt(s): %s",
-            message.topic,
-            message.attempt,
-            reason,
-        )
+        _failures.dead_lettered(message, reason)
         assert self.durable is not None
         dead = message.dead_lettered(reason, dead_letter_topic(self.durable))
         meta = msg.metadata
@@ -316,7 +318,7 @@ class DurableSubscription:
             if not await self._broker._publish_kept(dead, msg_id):
                 await self._broker.publish(dead)  # no stream keeps it: core subscribers only
         except Exception as exc:  # never lose it: leave it to be redelivered
-            log.error("could not dead-letter message on %r: %s", message.topic, exc)
+            log.error("could not dead-letter message on %s: %s", loggable(message.topic), exc)
             await _quietly(msg.nak(delay=self._policy.backoff_max))
             return
         await _quietly(msg.term())

@@ -26,7 +26,7 @@ import ssl
 import uuid
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import aio_pika
 import anyio
@@ -41,6 +41,7 @@ from ...wire import (
     ConnectionLost,
     Message,
     dead_letter_topic,
+    redact,
 )
 from ..base import (
     REPLY_TO,
@@ -111,7 +112,7 @@ class RabbitBroker(BaseBroker):
         super().__init__()
         parts = urlsplit(url)
         if parts.scheme not in ("amqp", "amqps"):
-            raise ConfigError(f"RabbitBroker takes amqp:// or amqps:// URLs, got {url!r}")
+            raise ConfigError(f"RabbitBroker takes amqp:// or amqps:// URLs, got {redact(url)!r}")
         if not _EXCHANGE_NAME.match(exchange):
             raise ConfigError(
                 f"exchange name {exchange!r} may only contain letters, digits and _ - . : @"
@@ -128,7 +129,7 @@ class RabbitBroker(BaseBroker):
         if max_payload is not None and max_payload < 1:
             raise ConfigError(f"max_payload must be positive, got {max_payload}")
         if (tls_ca or tls_cert or tls_key) and parts.scheme != "amqps":
-            raise ConfigError(f"TLS files were given for {url!r}: use an amqps:// URL")
+            raise ConfigError(f"TLS files were given for {redact(url)!r}: use an amqps:// URL")
         if tls_key and not tls_cert:
             raise ConfigError("tls_key needs tls_cert (the client certificate it belongs to)")
         self.url = url
@@ -149,7 +150,7 @@ class RabbitBroker(BaseBroker):
         )
         self._tls = (tls_ca, tls_cert, tls_key)
         self._options = dict(options or {})
-        self._where = _redact(url)
+        self._where = redact(url)
         self._conn: AbstractRobustConnection | None = None
         self._confirmed: AbstractRobustChannel | None = None
         self._fast: AbstractRobustChannel | None = None
@@ -389,14 +390,3 @@ class RabbitBroker(BaseBroker):
     def translate(self, exc: Exception, doing: str) -> Exception:
         """A driver exception as eventkit's, saying what was being done (others unchanged)."""
         return translate(exc, doing, self._where, self.connect_timeout)
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))

@@ -30,9 +30,11 @@ CONNECTION_ERRORS = (
     ConnectionError,
     OSError,
 )
+# A channel the server closed (e.g. a refused publish) is ChannelInvalidStateError, a
+# RuntimeError, until the robust channel reopens.
 DRIVER_ERRORS = (
     amqp_errors.AMQPError,
-    amqp_errors.ChannelInvalidStateError,  # a RuntimeError: a publish as the link drops
+    amqp_errors.ChannelInvalidStateError,
     ConnectionError,
     OSError,
     TimeoutError,
@@ -83,6 +85,16 @@ def publish_error(exc: Exception, key: str, where: str, timeout: float) -> Event
         )
     if isinstance(exc, amqp_errors.ChannelPreconditionFailed) and "size" in str(exc):
         return PayloadTooLarge(f"RabbitMQ refused the message on {key!r} as too large ({exc})")
+    if isinstance(exc, amqp_errors.ChannelAccessRefused):
+        return PublishError(
+            f"RabbitMQ refused the message on {key!r}: this user may not publish that routing "
+            f"key (topic permissions): {exc}"
+        )
+    if isinstance(exc, amqp_errors.ChannelInvalidStateError):
+        return PublishError(
+            f"the channel to RabbitMQ at {where} was closed by the server (after a refused "
+            f"operation) and is reopening; the message on {key!r} was not sent: try again"
+        )
     if isinstance(exc, amqp_errors.ChannelPreconditionFailed | amqp_errors.ChannelClosed):
         return PublishError(f"RabbitMQ refused the message on {key!r}: {exc}")
     if isinstance(exc, CONNECTION_ERRORS):

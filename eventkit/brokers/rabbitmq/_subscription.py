@@ -31,8 +31,8 @@ import aiormq.exceptions as amqp_errors
 import anyio
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, AbstractRobustQueue
 
-from ...wire import DeadLetter, Message, dead_letter_topic
-from ..base import DeliveryPolicy, MessageHandler, is_inline, run_inline
+from ...wire import DeadLetter, Message, dead_letter_topic, loggable
+from ..base import DeliveryPolicy, FailureLog, MessageHandler, is_inline, run_inline
 from ._headers import (
     ATTEMPT_HEADER,
     INTERNAL_PREFIXES,
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["RabbitSubscription"]
 
 log = logging.getLogger("eventkit.broker.rabbitmq")
+_failures = FailureLog(log)
 
 _SETTLE_ERRORS = (
     amqp_errors.AMQPError,
@@ -157,18 +158,13 @@ class RabbitSubscription:
     ) -> None:
         durable = self.durable
         if durable is None:
-            log.warning("handler for %r failed, message dropped: %s", message.topic, reason)
+            _failures.dropped(message, reason)
             await _settle(incoming.ack())
             return
         broker = self._broker
         try:
             if final or message.attempt >= self._policy.max_attempts:
-                log.warning(
-                    "dead-lettering message on %r after %d attempt(s): %s",
-                    message.topic,
-                    message.attempt,
-                    reason,
-                )
+                _failures.dead_lettered(message, reason)
                 dead = message.dead_lettered(reason, dead_letter_topic(durable))
                 table, content_type = to_amqp(dead.headers)
                 copy = _copy(incoming, table, content_type)
@@ -187,9 +183,9 @@ class RabbitSubscription:
                 await broker.republish(copy, "", retry_queue)
         except Exception as exc:
             log.warning(
-                "could not hand the failed message on %r back to RabbitMQ (%s); "
+                "could not hand the failed message on %s back to RabbitMQ (%s); "
                 "it stays with RabbitMQ and is redelivered",
-                message.topic,
+                loggable(message.topic),
                 exc,
             )
             await _settle(incoming.nack(requeue=True))
