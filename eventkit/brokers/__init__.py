@@ -55,7 +55,7 @@ def from_url(url: str, **options: Any) -> Broker:
                 raise
             raise DriverMissing(
                 f"the {scheme}:// broker needs a driver that is not installed ({exc.name}); "
-                f'run: pip install "eventkit[{extra}]"'
+                f'run: pip install "eventkit-micro[{extra}]"'
             ) from exc
         cls = getattr(module, class_name)
     else:

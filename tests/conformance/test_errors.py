@@ -91,12 +91,6 @@ async def test_a_server_outage_raises_only_eventkit_errors(
     """On a server of the test's own (no shared server is stopped)."""
     if target.in_process:
         pytest.skip(f"{target.name} is in-process: there is no server to stop")
-    if target.name == "rabbitmq":  # strict: once fixed, this marker has to go
-        reason = (
-            "a subscribe while RabbitMQ is down raises aio-pika's RuntimeError('Connection "
-            "was not opened') from RabbitBroker.subscribe (connection.channel()), unmapped"
-        )
-        request.applymarker(pytest.mark.xfail(raises=RuntimeError, strict=True, reason=reason))
     assert target.restartable is not None  # Target refuses a server without one
     async with target.restartable() as server, server.new_broker() as broker:
         async with server.outage():

