@@ -8,6 +8,7 @@ a traceback.
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -30,6 +31,9 @@ def main() -> None:
             'installed; run: pip install "eventkit-micro[cli]"\n'
         )
         raise SystemExit(1) from None
+    # A broker that does not answer is reported once, by eventkit's own error with its hint;
+    # the AMQP driver would also log the raw connect failure, which says less and says it twice.
+    logging.getLogger("aiormq.connection").setLevel(logging.CRITICAL)
     app(prog_name=PROG_NAME)
 
 
