@@ -69,7 +69,7 @@ async def test_a_peer_with_another_token_cannot_join(
     await node.subscribe("sec.join", got)
     with caplog.at_level(logging.WARNING, logger="eventkit.broker.http"):
         intruder = await nodes(seeds=node.address, token="guess")  # tries to join at start
-    assert f"gossip with {node.address} refused: 401" in caplog.text
+    assert f"gossip with {node.address!r} refused: 401" in caplog.text
     assert node.node_id not in {p.id for p in intruder.membership.peers()}
     await intruder.publish(Message("sec.join", b"x"))  # no route: nothing sent, no crash
     assert intruder.node_id not in {p.id for p in node.membership.peers()}

@@ -113,14 +113,18 @@ def test_redact_hides_the_password() -> None:
     assert redact("amqp://h/") == "amqp://h/"
 
 
-def test_a_channel_closed_under_a_publish_is_a_connection_lost() -> None:
+def test_a_channel_closed_under_a_publish_is_a_connection_lost_while_the_link_is_down() -> None:
     """aiormq raises ChannelInvalidStateError, a RuntimeError, for a publish on a channel a
-    restart has just closed: the adapter's except clause takes it, and it means a lost link."""
+    restart has just closed (a lost link) and on one the server closed after a refused
+    operation (the link is up): the adapter's except clause takes it and tells them apart."""
     import aiormq.exceptions
 
     from eventkit.brokers.rabbitmq._errors import DRIVER_ERRORS, publish_error
-    from eventkit.wire import ConnectionLost
+    from eventkit.wire import ConnectionLost, PublishError
 
     exc = aiormq.exceptions.ChannelInvalidStateError("<Channel: 1> closed")
     assert isinstance(exc, DRIVER_ERRORS)
-    assert isinstance(publish_error(exc, "a.b", "127.0.0.1:5672", 10.0), ConnectionLost)
+    lost = publish_error(exc, "a.b", "127.0.0.1:5672", 10.0, link_up=False)
+    assert isinstance(lost, ConnectionLost)
+    refused = publish_error(exc, "a.b", "127.0.0.1:5672", 10.0, link_up=True)
+    assert isinstance(refused, PublishError) and not isinstance(refused, ConnectionLost)

@@ -264,7 +264,9 @@ class RabbitBroker(BaseBroker):
                 timeout=self.publish_timeout,
             )
         except DRIVER_ERRORS as exc:
-            raise publish_error(exc, key, self._where, self.publish_timeout) from exc
+            raise publish_error(
+                exc, key, self._where, self.publish_timeout, link_up=self.link_up
+            ) from exc
 
     async def _wait_ready(self, channel: AbstractRobustChannel) -> None:
         """Wait for a robust channel to come back after a lost connection, within

@@ -70,8 +70,15 @@ def connect_error(exc: Exception, where: str) -> EventKitError:
     )
 
 
-def publish_error(exc: Exception, key: str, where: str, timeout: float) -> EventKitError:
-    """Why the message on routing key ``key`` was not (surely) stored."""
+def publish_error(
+    exc: Exception, key: str, where: str, timeout: float, *, link_up: bool = True
+) -> EventKitError:
+    """Why the message on routing key ``key`` was not (surely) stored.
+
+    ``link_up``: whether the connection was up. A closed channel under a live connection was
+    closed by the server after a refused operation (a PublishError); under a connection that
+    is down it is the outage itself (a ConnectionLost, which callers retry after reconnect).
+    """
     if isinstance(exc, EventKitError):
         return exc
     if isinstance(exc, amqp_errors.DeliveryError):
@@ -89,6 +96,11 @@ def publish_error(exc: Exception, key: str, where: str, timeout: float) -> Event
         return PublishError(
             f"RabbitMQ refused the message on {key!r}: this user may not publish that routing "
             f"key (topic permissions): {exc}"
+        )
+    if isinstance(exc, amqp_errors.ChannelInvalidStateError) and not link_up:
+        return ConnectionLost(
+            f"the connection to RabbitMQ at {where} is down; the message on {key!r} was not "
+            "sent: try again once it is back"
         )
     if isinstance(exc, amqp_errors.ChannelInvalidStateError):
         return PublishError(
