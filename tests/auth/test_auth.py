@@ -7,6 +7,7 @@ import functools
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -191,3 +192,30 @@ async def test_an_open_service_still_checks_scoped_handlers() -> None:
             await c.publish("shop.events", {"a": "b"})
             await kit.join()
         assert seen == ["bo"]
+
+
+@pytest.mark.anyio
+async def test_streams_are_checked_at_the_open_and_records_hold_no_secret() -> None:
+    auth = Auth(KEY)
+    token = auth.mint("svc-a", ["logs:read"], ttl=60)
+    svc = Service("logs", auth=auth, token=token)
+    opened: list[str | None] = []
+
+    @svc.endpoint("Logs.Tail", scopes=["logs:read"])
+    async def tail(req: dict[str, int], ctx: Context) -> AsyncIterator[int]:
+        opened.append(ctx.caller)
+        for i in range(req["n"]):
+            yield i
+
+    async with run(svc) as kit:
+        with pytest.raises(Unauthorized):
+            async for _ in kit.stream("logs", "Logs.Tail", {"n": 2}, timeout=5):
+                pass
+        assert opened == []
+        async with Client(kit.broker, owns_broker=False, token=token) as c:
+            items = [i async for i in c.stream("logs", "Logs.Tail", {"n": 2}, timeout=5)]
+        assert items == [0, 1] and opened == ["svc-a"]
+        (described,) = await kit.describe("logs")
+        record = described.model_dump_json()
+        assert token not in record and KEY not in record
+        assert '"scopes":"logs:read"' in record
