@@ -334,8 +334,7 @@ class Caller:
         tried: set[str] = set()
         timeouts_left = retries
         idempotent: bool | None = None
-        ttl = 0.0
-        key = (service, endpoint, body, self.token or "")
+        ttl, key = 0.0, None
         while True:
             now = time.time()
             if now >= deadline:
@@ -358,6 +357,7 @@ class Caller:
                 idempotent, hint = endpoint_hints(node, endpoint)
                 ttl = hint if cache is None else cache
                 if ttl:
+                    key = (service, endpoint, body, self.token or "")
                     hit = self.cache.get(key, now)
                     if hit is not None:
                         return hit
@@ -394,7 +394,7 @@ class Caller:
                 timeouts_left -= 1
                 tried.add(node.id)
             else:
-                if ttl and STATUS not in reply.headers:  # a success: errors are not kept
+                if key is not None and STATUS not in reply.headers:  # errors are not kept
                     self.cache.put(key, reply, ttl, time.time())
                 return reply
 

@@ -16,6 +16,7 @@ import pytest
 
 from eventkit import (
     Auth,
+    BadRequest,
     Client,
     ConfigError,
     Context,
@@ -28,6 +29,7 @@ from eventkit import (
 from eventkit.auth import generate_key, load_key
 from eventkit.testing import run
 from eventkit.wire import SECRET, redact
+from tests.auth.node import SCOPE, build
 
 KEY = "eventkit-test-shared-secret-of-48-bytes-or-more!!"
 
@@ -219,3 +221,17 @@ async def test_streams_are_checked_at_the_open_and_records_hold_no_secret() -> N
         record = described.model_dump_json()
         assert token not in record and KEY not in record
         assert '"scopes":"logs:read"' in record
+
+
+@pytest.mark.anyio
+async def test_the_token_is_checked_before_the_request_is_decoded(tmp_path: Path) -> None:
+    auth = Auth(KEY)
+    svc = build(tmp_path / "calls.txt", auth)
+    async with run(svc) as kit:
+        with pytest.raises(Unauthorized):  # not a 400: the body was never read
+            await kit.call("guarded", "Orders.Place", {"not": "an order"})
+        token = auth.mint("ann", [SCOPE], ttl=60)
+        async with Client(kit.broker, owns_broker=False, token=token) as c:
+            with pytest.raises(BadRequest):
+                await c.call("guarded", "Orders.Place", {"not": "an order"})
+    assert not (tmp_path / "calls.txt").exists()
