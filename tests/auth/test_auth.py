@@ -28,7 +28,7 @@ from eventkit import (
 )
 from eventkit.auth import generate_key, load_key
 from eventkit.testing import run
-from eventkit.wire import SECRET, redact
+from eventkit.wire import DEAD_LETTER_REASON, SECRET, Message, redact
 from tests.auth.node import SCOPE, build
 
 KEY = "eventkit-test-shared-secret-of-48-bytes-or-more!!"
@@ -235,3 +235,31 @@ async def test_the_token_is_checked_before_the_request_is_decoded(tmp_path: Path
             with pytest.raises(BadRequest):
                 await c.call("guarded", "Orders.Place", {"not": "an order"})
     assert not (tmp_path / "calls.txt").exists()
+
+
+@pytest.mark.anyio
+async def test_a_refused_event_on_a_durable_subscription_is_dead_lettered_with_why() -> None:
+    auth = Auth(KEY)
+    svc = Service("ledger", auth=auth)
+    handled: list[str] = []
+
+    @svc.subscribe("ledger.entries", durable="ledger", scopes=["ledger:write"])
+    async def entry(event: Event[dict[str, str]]) -> None:
+        handled.append(event.id)
+
+    async with run(svc) as kit:
+        letters: list[Message] = []
+
+        async def keep(message: Message) -> None:
+            letters.append(message)
+
+        await kit.broker.subscribe("eventkit.deadletter.ledger", keep)
+        token = auth.mint("reader", ["ledger:read"], ttl=60)
+        async with Client(kit.broker, owns_broker=False, token=token) as c:
+            await c.publish("ledger.entries", {"a": "b"})
+        await kit.join()
+        assert handled == [] and svc.stats.refused == 1
+    (letter,) = letters  # at once: no retries, since retrying cannot make a token valid
+    reason = letter.headers[DEAD_LETTER_REASON]
+    assert reason.startswith("refused: 403 Forbidden") and "ledger:write" in reason
+    assert token not in reason
