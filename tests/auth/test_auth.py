@@ -263,3 +263,29 @@ async def test_a_refused_event_on_a_durable_subscription_is_dead_lettered_with_w
     reason = letter.headers[DEAD_LETTER_REASON]
     assert reason.startswith("refused: 403 Forbidden") and "ledger:write" in reason
     assert token not in reason
+
+
+@pytest.mark.parametrize("kind", ["RS256", "ES256"])
+def test_rsa_and_p256_keys_sign_and_verify(kind: str) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    private = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if kind == "RS256"
+        else ec.generate_private_key(ec.SECP256R1())
+    )
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    verifier = Auth(public_pem)
+    assert verifier.algorithm == kind
+    identity = verifier.verify(Auth(private_pem).mint("svc", ["s"], ttl=60))
+    assert identity.subject == "svc" and identity.scopes == {"s"}
+    with pytest.raises(Unauthorized):
+        verifier.verify(Auth(KEY).mint("svc", ["s"], ttl=60))
