@@ -7,6 +7,7 @@ prints a Markdown table of medians with min-max and the ratio of each to the raw
     python -m bench                         # everything, asyncio event loop (~8 min)
     python -m bench --quick                 # a tenth of the counts, 3 rounds (~1-2 min)
     python -m bench --broker nats --only rpc-seq --only rpc-conc
+    python -m bench --broker memory --broker nats --only rpc-auth   # auth on / off
     python -m bench --loop both --json bench.json
     python -m bench --broker nats --only stream   # one stream's items/s, and the sender's
                                                   # memory when its reader stalls
@@ -33,6 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import (
+    scenarios_auth,
     scenarios_http,
     scenarios_memory,
     scenarios_nats,
@@ -52,6 +54,7 @@ SCENARIOS = (
     "stream",
     "rpc-seq",
     "rpc-conc",
+    "rpc-auth",
     "kv-put",
     "kv-get",
 )
@@ -76,6 +79,7 @@ def all_scenarios(faststream: Any | None) -> list[Scenario]:
         *scenarios_rabbitmq.scenarios(faststream),
         *scenarios_http.scenarios(),
         *scenarios_memory.scenarios(),
+        *scenarios_auth.scenarios(),
     ]
 
 

@@ -18,7 +18,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import anyio
 
 import eventkit
-from eventkit import Broker, Event, Service
+from eventkit import Auth, Broker, Event, Service
 from eventkit.observability import Telemetry
 
 from .payload import Payload, Sink, as_model, timed_calls, timed_stream
@@ -94,13 +94,20 @@ async def stream(
 
 @asynccontextmanager
 async def rpc(
-    target: Target, env: Env, *, callers: int, telemetry: Telemetry | None = None
+    target: Target,
+    env: Env,
+    *,
+    callers: int,
+    telemetry: Telemetry | None = None,
+    auth: Auth | None = None,
 ) -> AsyncIterator[Round]:
-    """``kit.call`` of an echo endpoint, from ``callers`` concurrent tasks."""
+    """``kit.call`` of an echo endpoint, from ``callers`` concurrent tasks; with ``auth``, the
+    endpoint requires a scope and the client sends a token that grants it."""
     name = f"bench-echo-{uuid.uuid4().hex[:8]}"
-    svc = Service(name, telemetry=telemetry)
+    svc = Service(name, telemetry=telemetry, auth=auth)
+    token = None if auth is None else auth.mint("bench", ["bench:call"], ttl=3600)
 
-    @svc.endpoint("Bench.Echo")
+    @svc.endpoint("Bench.Echo", scopes=None if auth is None else ["bench:call"])
     async def echo(req: Payload) -> Payload:
         return req
 
@@ -109,7 +116,7 @@ async def rpc(
         await svc.start(broker=target.broker(env))
         stack.push_async_callback(svc.stop)
         kit = await stack.enter_async_context(
-            eventkit.Client(target.broker(env), telemetry=telemetry)
+            eventkit.Client(target.broker(env), telemetry=telemetry, token=token)
         )
         deadline = time.monotonic() + SETTLE_TIMEOUT
         while True:  # the first call discovers the node through the registry

@@ -4,6 +4,7 @@ CloudEvents pub/sub with pydantic-typed data, RPC over broker topics, and a regi
 as events. This module only re-exports the public API; no broker driver is imported here.
 """
 
+from .auth import Auth, Identity
 from .brokers import Broker, Capabilities, DeliveryPolicy, Subscription, from_url
 from .rpc import Context, Invocation, Middleware, Next, Stream
 from .service import (
@@ -41,12 +42,14 @@ from .wire import (
     RemoteError,
     ServiceUnavailable,
     StreamClosed,
+    Unauthorized,
     UnsupportedFeature,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Auth",
     "BadRequest",
     "Broker",
     "BrokerClosed",
@@ -67,6 +70,7 @@ __all__ = [
     "Event",
     "EventKitError",
     "Forbidden",
+    "Identity",
     "InternalError",
     "InvalidEvent",
     "InvalidTopic",
@@ -90,6 +94,7 @@ __all__ = [
     "StreamClosed",
     "Subscriber",
     "Subscription",
+    "Unauthorized",
     "UnsupportedFeature",
     "__version__",
     "connect",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import eventkit
 
 PUBLIC = [
+    "Auth",
     "BadRequest",
     "Broker",
     "BrokerClosed",
@@ -28,6 +29,7 @@ PUBLIC = [
     "Event",
     "EventKitError",
     "Forbidden",
+    "Identity",
     "InternalError",
     "InvalidEvent",
     "InvalidTopic",
@@ -51,6 +53,7 @@ PUBLIC = [
     "StreamClosed",
     "Subscriber",
     "Subscription",
+    "Unauthorized",
     "UnsupportedFeature",
     "__version__",
     "connect",

@@ -31,15 +31,23 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("eventkit.brokers", ("eventkit.wire", "eventkit._tasks")),
     ("eventkit.discovery", ("eventkit.brokers", "eventkit.wire", "eventkit._tasks")),
     ("eventkit.store", ("eventkit.brokers.base", "eventkit.wire")),
+    ("eventkit.auth", ("eventkit.wire",)),
     ("eventkit.observability", ("eventkit.brokers.base", "eventkit.wire", "eventkit._tasks")),
     (
         "eventkit.rpc",
-        ("eventkit.discovery", "eventkit.brokers", "eventkit.wire", "eventkit._tasks"),
+        (
+            "eventkit.auth",
+            "eventkit.discovery",
+            "eventkit.brokers",
+            "eventkit.wire",
+            "eventkit._tasks",
+        ),
     ),
     (
         "eventkit.service",
         (
             "eventkit.observability",
+            "eventkit.auth",
             "eventkit.rpc",
             "eventkit.discovery",
             "eventkit.store",
@@ -53,7 +61,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("eventkit.cli", ("eventkit",)),
     (
         "eventkit",
-        ("eventkit.service", "eventkit.rpc", "eventkit.store", "eventkit.brokers", "eventkit.wire"),
+        (
+            "eventkit.service",
+            "eventkit.auth",
+            "eventkit.rpc",
+            "eventkit.store",
+            "eventkit.brokers",
+            "eventkit.wire",
+        ),
     ),
 ]
 
@@ -182,6 +197,7 @@ def test_implementation_modules_are_private() -> None:
         "eventkit.brokers.http",
         "eventkit.discovery",
         "eventkit.observability",
+        "eventkit.auth",
         "eventkit.rpc",
         "eventkit.service",
         "eventkit.store",

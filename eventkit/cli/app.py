@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import completion, inspect, new, pubsub, run, store, stream, up
+from . import auth, completion, inspect, new, pubsub, run, store, stream, up
 
 __all__ = ["app"]
 
@@ -27,4 +27,5 @@ app.command("services")(inspect.services)
 app.command("describe")(inspect.describe)
 app.command("health")(inspect.health)
 app.add_typer(store.app, name="store")
+app.add_typer(auth.app, name="auth")
 app.command("completion")(completion.completion)

@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_BROKER",
     "BrokerOption",
     "NamespaceOption",
+    "TokenOption",
     "connected",
     "no_broker_hint",
     "not_seen_hint",
@@ -52,6 +53,18 @@ NamespaceOption = Annotated[
         envvar="EVENTKIT_NAMESPACE",
         help="First token of the kit's topics; services only see others of their namespace "
         "[default: eventkit]",
+        show_default=False,
+    ),
+]
+
+
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="EVENTKIT_TOKEN",
+        help="Token to send (a signed JWT: `eventkit auth token` makes one for development); "
+        "best given as EVENTKIT_TOKEN, as a command line is seen by other users",
         show_default=False,
     ),
 ]
@@ -110,9 +123,14 @@ def settings_for(broker: str | None, namespace: str | None) -> Settings:
 
 
 @asynccontextmanager
-async def connected(broker: str | None, namespace: str | None) -> AsyncIterator[Client]:
-    """A connected client of the command; a broker that does not answer ends the command."""
+async def connected(
+    broker: str | None, namespace: str | None, token: str | None = None
+) -> AsyncIterator[Client]:
+    """A connected client of the command (sending ``token``, when given, with its calls and
+    events); a broker that does not answer ends the command."""
     settings = settings_for(broker, namespace)
+    if token:
+        settings = settings.with_(token=token)
     try:
         client = Client(settings=settings, node_id=new_node_id("cli"))
     except ConfigError as exc:

@@ -26,7 +26,7 @@ from ..wire import (
     decode_attributes,
     redact,
 )
-from .connection import BrokerOption, NamespaceOption, connected, run_async, where
+from .connection import BrokerOption, NamespaceOption, TokenOption, connected, run_async, where
 from .output import Format, console, err, fail, note, print_json, progress
 
 __all__ = ["call", "publish", "watch"]
@@ -71,13 +71,14 @@ def call(
         list[str] | None, typer.Option("--metadata", "-m", help="KEY=VALUE, propagated")
     ] = None,
     version: Annotated[str | None, typer.Option(help="Only nodes of this version")] = None,
+    token: TokenOption = None,
 ) -> None:
     """Call an endpoint of a service and print the reply as JSON."""
     payload = read_json(request, "request")
     md = _metadata(metadata or [])
 
     async def go() -> None:
-        async with connected(broker, namespace) as kit:
+        async with connected(broker, namespace, token) as kit:
             with progress(f"calling {service} {endpoint}"):
                 try:
                     reply = await kit.call(
@@ -102,6 +103,12 @@ def _remote_error(exc: RemoteError, settings: Settings, chosen: bool) -> None:
     )
     if exc.data is not None:
         err.print(escape(json.dumps(exc.data, indent=2, default=str)))
+    if exc.code == 401:
+        err.print(
+            "[yellow]hint:[/] the service checks tokens: give one with --token or "
+            "EVENTKIT_TOKEN (`eventkit auth token --subject NAME --scope S` makes one for "
+            "development with the service's key)"
+        )
     if exc.code == 503:
         source = "from --broker / EVENTKIT_BROKER" if chosen else "the default"
         err.print(
@@ -132,12 +139,13 @@ def publish(
     ] = None,
     broker: BrokerOption = None,
     namespace: NamespaceOption = None,
+    token: TokenOption = None,
 ) -> None:
     """Publish one CloudEvent; prints its id."""
     payload = read_json(data, "event data")
 
     async def go() -> None:
-        async with connected(broker, namespace) as kit:
+        async with connected(broker, namespace, token) as kit:
             try:
                 event_id = await kit.publish(
                     topic, payload, type=type, subject=subject, structured=structured

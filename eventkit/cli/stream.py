@@ -21,7 +21,7 @@ import typer
 from ..rpc import DEFAULT_HEARTBEAT, DEFAULT_WINDOW, Stream
 from ..service import Client
 from ..wire import RemoteError, StreamClosed
-from .connection import BrokerOption, NamespaceOption, connected, run_async
+from .connection import BrokerOption, NamespaceOption, TokenOption, connected, run_async
 from .output import fail, print_json, progress
 from .pubsub import _metadata, _remote_error, read_json
 
@@ -54,12 +54,13 @@ def stream(
         list[str] | None, typer.Option("--metadata", "-m", help="KEY=VALUE, propagated")
     ] = None,
     version: Annotated[str | None, typer.Option(help="Only nodes of this version")] = None,
+    token: TokenOption = None,
 ) -> None:
     """Stream from (and to) an endpoint; items print as JSON lines until the stream ends."""
     md = _metadata(metadata or [])
 
     async def go() -> None:
-        async with connected(broker, namespace) as kit:
+        async with connected(broker, namespace, token) as kit:
             kind = await _kind_of(kit, service, endpoint)
             takes_items = kind in ("client", "bidi")
             if takes_items and request not in (None, "-"):

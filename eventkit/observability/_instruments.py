@@ -57,6 +57,12 @@ class Instruments:
             "Time an RPC call took, retries included",
             explicit_bucket_boundaries_advisory=buckets,
         )
+        self.cache_hits = meter.create_counter(
+            sc.CACHE_HITS, "{call}", "Calls answered from the caller's reply cache"
+        )
+        self.cache_misses = meter.create_counter(
+            sc.CACHE_MISSES, "{call}", "Cached calls that found no reply kept and were sent"
+        )
         self._links: dict[int, tuple[dict[str, str], Callable[[], bool]]] = {}
         self._next = 0
         # What is in flight is counted in plain integers (one per subscription or endpoint)

@@ -48,6 +48,8 @@ DEAD_LETTERS = "eventkit.messaging.dead_letters"
 SERVER_DURATION = "rpc.server.call.duration"
 CLIENT_DURATION = "rpc.client.call.duration"
 SERVER_IN_FLIGHT = "eventkit.rpc.server.in_flight"
+CACHE_HITS = "eventkit.rpc.cache.hits"
+CACHE_MISSES = "eventkit.rpc.cache.misses"
 BROKER_CONNECTED = "eventkit.broker.connected"
 
 # The conventions' advice for duration histograms, in seconds.

@@ -84,6 +84,22 @@ class Telemetry:
         """``call`` (a client's) with a CLIENT span and the call duration."""
         return self._observers.caller(call)
 
+    def cache_counter(self) -> Callable[[str, str, bool], None] | None:
+        """What a client's reply cache tells of each lookup (service, endpoint, hit): the
+        ``eventkit.rpc.cache.hits`` / ``.misses`` counters by ``rpc.method``; None when
+        metrics are off."""
+        instruments = self._instruments
+        if instruments is None:
+            return None
+        hits, misses = instruments.cache_hits, instruments.cache_misses
+        from . import _semconv as sc
+
+        def count(service: str, endpoint: str, hit: bool) -> None:
+            attributes = {sc.RPC_METHOD: f"{service}/{endpoint}"}
+            (hits if hit else misses).add(1, attributes)
+
+        return count
+
     def request_headers(
         self, headers: Callable[[dict[str, str] | None], Headers]
     ) -> Callable[[dict[str, str] | None], Headers]:

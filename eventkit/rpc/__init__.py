@@ -5,10 +5,13 @@ in headers (:mod:`._protocol` names them all). :class:`Caller` picks a node thro
 registry view and the selector, sends, and matches the reply; :class:`RpcServer` runs the
 endpoints it is given as plain :class:`Procedure` values, and the streaming endpoints as
 :class:`StreamProcedure` values (a caller holds a :class:`Stream`: items numbered, credit
-granted by the receiver, heartbeats on idle streams). This package uses the registry
-(:mod:`eventkit.discovery`), the wire and the Broker protocol; nothing above it.
+granted by the receiver, heartbeats on idle streams). A caller sends its token with each
+request, a server checks it through each procedure's guard (:mod:`eventkit.auth`), and a
+caller may keep successful replies in its :class:`ReplyCache`. This package uses the registry
+(:mod:`eventkit.discovery`), auth, the wire and the Broker protocol; nothing above it.
 """
 
+from ._cache import CACHE_HINT, DEFAULT_CACHE_SIZE, ReplyCache
 from ._caller import DEFAULT_TIMEOUT, Caller
 from ._context import (
     Context,
@@ -40,6 +43,7 @@ from ._protocol import (
     STREAM_KIND,
     STREAM_SEQ,
     STREAM_WINDOW,
+    TOKEN,
     Frame,
     endpoint_topic,
     error_reply,
@@ -58,9 +62,11 @@ from ._unseen import where_services_meet
 
 __all__ = [
     "ADDRESS",
+    "CACHE_HINT",
     "CALLER",
     "CALLER_ADDRESS",
     "DEADLINE",
+    "DEFAULT_CACHE_SIZE",
     "DEFAULT_HEARTBEAT",
     "DEFAULT_TIMEOUT",
     "DEFAULT_WINDOW",
@@ -80,6 +86,7 @@ __all__ = [
     "STREAM_KIND",
     "STREAM_SEQ",
     "STREAM_WINDOW",
+    "TOKEN",
     "Caller",
     "Context",
     "Frame",
@@ -88,6 +95,7 @@ __all__ = [
     "Next",
     "Procedure",
     "Publisher",
+    "ReplyCache",
     "RequestObserver",
     "RpcServer",
     "Stream",

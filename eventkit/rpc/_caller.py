@@ -25,14 +25,15 @@ from ..brokers.base import Broker, DeliveryPolicy, Subscription, inline
 from ..discovery import NodeInfo, Registry, RegistryChange, Selector, Strategy
 from ..wire import (
     BrokerClosed,
-    ConfigError,
     DeadlineExceeded,
     Headers,
     Message,
     ServiceUnavailable,
 )
-from ._context import inherited_deadline, propagated_headers
+from ._cache import ReplyCache, check_ttl, endpoint_hints
+from ._context import inherited_deadline, propagated_headers, with_token
 from ._deadlines import Deadlines
+from ._failover import Expired, NodeGone, NodeLost, expire
 from ._middleware import Invocation, Middleware, Next, compose
 from ._protocol import (
     ADDRESS,
@@ -49,15 +50,12 @@ from ._protocol import (
     request_topic,
 )
 from ._stream import Stream
-from ._stream_caller import StreamCaller
+from ._stream_caller import StreamCaller, stream_spec
 from ._stream_protocol import (
     DEFAULT_HEARTBEAT,
     DEFAULT_WINDOW,
-    MAX_HEARTBEAT,
-    MAX_WINDOW,
-    MIN_HEARTBEAT,
 )
-from ._stream_state import CallerStream, StreamSpec
+from ._stream_state import CallerStream
 from ._unseen import no_node_detail
 
 __all__ = ["DEFAULT_TIMEOUT", "Caller"]
@@ -67,27 +65,10 @@ log = logging.getLogger("eventkit.calls")
 DEFAULT_TIMEOUT = 5.0
 
 
-class _NodeGone(Exception):
-    """The request surely did not run on that node: safe to try another."""
-
-
-class _Expired(Exception):
-    """An attempt's time ran out (set on the reply future at its deadline)."""
-
-
-def _expire(future: asyncio.Future[Message]) -> None:
-    if not future.done():
-        future.set_exception(_Expired())
-
-
-class _NodeLost(Exception):
-    """The node stopped answering (its registry TTL ran out) while the call waited: the
-    request may or may not have run, so only an idempotent call moves to another node."""
-
-
 class Caller:
     """Makes RPC calls for one client: ``broker`` carries them, ``registry()`` gives the view
-    of the nodes (joined on first use), ``node_id`` names the caller's inbox."""
+    of the nodes (joined on first use), ``node_id`` names the caller's inbox. ``token`` goes
+    with every request and stream open; ``cache`` keeps the replies of cached calls."""
 
     def __init__(
         self,
@@ -100,6 +81,8 @@ class Caller:
         discovery_wait: float = 0.5,
         middleware: list[Middleware] | None = None,
         headers: Callable[[dict[str, str] | None], Headers] = propagated_headers,
+        token: str | None = None,
+        cache: ReplyCache | None = None,
     ) -> None:
         self.broker = broker
         self.namespace = namespace
@@ -109,6 +92,10 @@ class Caller:
         self.discovery_wait = discovery_wait
         self.middleware = middleware if middleware is not None else []
         self._outgoing = headers  # what each request starts from (telemetry adds its trace)
+        self.token = token
+        if token:
+            self._outgoing = with_token(headers, token)
+        self.cache = ReplyCache() if cache is None else cache
         self._pending: dict[str, tuple[asyncio.Future[Message], str]] = {}
         self._ids = itertools.count(1)
         self._prefix = os.urandom(4).hex()
@@ -118,7 +105,7 @@ class Caller:
         self._last_query: dict[str, float] = {}
         self._discovering: dict[str, anyio.Event] = {}
         self._validators: dict[Any, Callable[[bytes], Any]] = {}
-        self._deadlines: Deadlines[asyncio.Future[Message]] = Deadlines(_expire)
+        self._deadlines: Deadlines[asyncio.Future[Message]] = Deadlines(expire)
         self._chain: Next | None = None
         self._registry: Registry | None = None
         self._inbox_prefix = ""
@@ -178,7 +165,7 @@ class Caller:
             self._stream_caller.node_lost(lost, change.reason)
         for future, node_id in list(self._pending.values()):
             if node_id == lost and not future.done():
-                future.set_exception(_NodeLost(f"node {lost} stopped answering ({change.reason})"))
+                future.set_exception(NodeLost(f"node {lost} stopped answering ({change.reason})"))
 
     # -- calls ---------------------------------------------------------------------------
 
@@ -194,9 +181,12 @@ class Caller:
         version: str | None = None,
         node_metadata: Mapping[str, str] | None = None,
         retries: int = 1,
+        cache: float | None = None,
     ) -> Any:
         if not self._ready:
             await self._start()
+        if cache is not None:
+            check_ttl(cache, "cache")
         now = time.time()
         deadline = now + (DEFAULT_TIMEOUT if timeout is None else timeout)
         inherited = inherited_deadline()
@@ -204,7 +194,15 @@ class Caller:
             deadline = inherited
         if self._chain is None:  # no middleware: no Invocation to build
             reply = await self._exchange(
-                service, endpoint, request, metadata, deadline, version, node_metadata, retries
+                service,
+                endpoint,
+                request,
+                metadata,
+                deadline,
+                version,
+                node_metadata,
+                retries,
+                cache,
             )
         else:
             invocation = Invocation(
@@ -219,6 +217,7 @@ class Caller:
                     "version": version,
                     "node_metadata": node_metadata,
                     "retries": retries,
+                    "cache": cache,
                 },
             )
             reply = await self._chain(invocation)
@@ -239,23 +238,12 @@ class Caller:
         heartbeat: float = DEFAULT_HEARTBEAT,
     ) -> Stream[Any]:
         """A stream of a streaming endpoint (opened on first use); see :class:`Stream`."""
-        if not 1 <= window <= MAX_WINDOW:
-            raise ConfigError(f"window must be from 1 to {MAX_WINDOW} items, got {window}")
-        if not MIN_HEARTBEAT <= heartbeat <= MAX_HEARTBEAT:
-            raise ConfigError(
-                f"heartbeat must be from {MIN_HEARTBEAT} to {MAX_HEARTBEAT} seconds, "
-                f"got {heartbeat}"
-            )
-        deadline = None if timeout is None else time.time() + timeout
-        inherited = inherited_deadline()
-        if inherited is not None and (deadline is None or inherited < deadline):
-            deadline = inherited
-        spec = StreamSpec(
+        spec = stream_spec(
             service,
             endpoint,
             request,
             response,
-            deadline,
+            timeout,
             window,
             heartbeat,
             metadata,
@@ -317,6 +305,7 @@ class Caller:
             options["version"],
             options["node_metadata"],
             options["retries"],
+            options.get("cache"),
         )
 
     async def _exchange(
@@ -329,8 +318,10 @@ class Caller:
         version: str | None,
         node_metadata: Mapping[str, str] | None,
         retries: int,
+        cache: float | None = None,
     ) -> Message:
-        """Send the request to a node and return its reply, failing over when that is safe."""
+        """Send the request to a node and return its reply, failing over when that is safe;
+        a cached call's reply comes from the cache while it lasts (see :mod:`._cache`)."""
         caller_id = self.node_id
         registry = self._registry
         assert registry is not None
@@ -343,6 +334,7 @@ class Caller:
         tried: set[str] = set()
         timeouts_left = retries
         idempotent: bool | None = None
+        ttl, key = 0.0, None
         while True:
             now = time.time()
             if now >= deadline:
@@ -362,12 +354,18 @@ class Caller:
                     id=caller_id,
                 )
             if idempotent is None:
-                idempotent = _is_idempotent(node, endpoint)
+                idempotent, hint = endpoint_hints(node, endpoint)
+                ttl = hint if cache is None else cache
+                if ttl:
+                    key = (service, endpoint, body, self.token or "")
+                    hit = self.cache.get(key, now)
+                    if hit is not None:
+                        return hit
             attempt_deadline = deadline
             if idempotent and timeouts_left > 0:
                 attempt_deadline = now + (deadline - now) / (timeouts_left + 1)
             try:
-                return await self._attempt(
+                reply = await self._attempt(
                     service,
                     node.id,
                     body,
@@ -376,11 +374,11 @@ class Caller:
                     deadline,
                     topic=request_topic(self.namespace, node, endpoint),
                 )
-            except _NodeGone as exc:
+            except NodeGone as exc:
                 log.debug("%s/%s: %s; trying another node", service, endpoint, exc)
                 self.selector.mark_failed(node.id, time.time())
                 tried.add(node.id)
-            except _NodeLost as exc:
+            except NodeLost as exc:
                 self.selector.mark_failed(node.id, time.time())
                 if not idempotent:
                     raise ServiceUnavailable(
@@ -395,6 +393,10 @@ class Caller:
                     raise
                 timeouts_left -= 1
                 tried.add(node.id)
+            else:
+                if key is not None and STATUS not in reply.headers:  # errors are not kept
+                    self.cache.put(key, reply, ttl, time.time())
+                return reply
 
     async def _attempt(
         self,
@@ -423,7 +425,7 @@ class Caller:
         try:
             await self.broker.publish(message)
             reply = await future
-        except _Expired:
+        except Expired:
             raise DeadlineExceeded(
                 f"{service}/{headers[ENDPOINT]}: node {node_id} did not answer in time",
                 id=caller_id,
@@ -433,7 +435,7 @@ class Caller:
             self._pending.pop(correlation, None)
             self.selector.release(node_id)
         if reply.headers.get(NO_RESPONDERS):
-            raise _NodeGone(f"no subscriber on {message.topic}")
+            raise NodeGone(f"no subscriber on {message.topic}")
         return reply
 
     async def _discover(
@@ -475,13 +477,6 @@ class Caller:
         if validate is None:  # the core validator's own method: no Python layer per call
             validate = self._validators[response] = TypeAdapter(response).validator.validate_json
         return validate(reply.body)
-
-
-def _is_idempotent(node: NodeInfo, endpoint: str) -> bool:
-    for info in node.endpoints:
-        if info.name == endpoint:
-            return info.metadata.get("idempotent") == "true"
-    return False
 
 
 # It only resolves a future: nothing in it can let a cancellation escape, and it never

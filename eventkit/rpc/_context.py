@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, Protocol
 
+from ..auth import Identity
 from ..wire import Headers, Message
-from ._protocol import ADDRESS, CALLER, CALLER_ADDRESS, DEADLINE, METADATA_PREFIX
+from ._protocol import ADDRESS, CALLER, CALLER_ADDRESS, DEADLINE, METADATA_PREFIX, TOKEN
 
 __all__ = [
     "Context",
@@ -23,6 +24,7 @@ __all__ = [
     "inherited_deadline",
     "metadata_of",
     "propagated_headers",
+    "with_token",
 ]
 
 
@@ -61,6 +63,20 @@ def propagated_headers(metadata: dict[str, str] | None = None) -> Headers:
     return out
 
 
+def with_token(
+    headers: Callable[[dict[str, str] | None], Headers], token: str
+) -> Callable[[dict[str, str] | None], Headers]:
+    """``headers`` plus a client's own token: a token is never propagated from the message
+    being handled, so a service calls with its own identity."""
+
+    def tokened(metadata: dict[str, str] | None) -> Headers:
+        out = headers(metadata)
+        out[TOKEN] = token
+        return out
+
+    return tokened
+
+
 def inherited_deadline() -> float | None:
     """The absolute deadline of the message being handled, if it has one."""
     incoming = current_message.get()
@@ -83,11 +99,15 @@ class Context:
     """Per-delivery context, given to handlers that ask for it (a ``ctx: Context`` parameter).
 
     ``node_id`` and ``service`` name this node; ``message`` is the raw message; ``metadata``
-    the propagated key/values; ``caller``/``caller_address`` the remote node, where known;
-    ``deadline`` the absolute time (``time.time()`` scale) a caller stops waiting, if any.
+    the propagated key/values; ``identity`` the caller's verified token (None when the
+    service checks none, or an open handler was called without one); ``caller`` the
+    verified subject when there is an identity, else the node id the sender wrote (as
+    before auth: a name any sender can write, not a proof); ``caller_node`` and
+    ``caller_address`` the sender's node and process, as it says; ``deadline`` the absolute
+    time (``time.time()`` scale) a caller stops waiting, if any.
     """
 
-    __slots__ = ("_metadata", "client", "endpoint", "message", "node_id", "service")
+    __slots__ = ("_metadata", "client", "endpoint", "identity", "message", "node_id", "service")
 
     def __init__(
         self,
@@ -97,8 +117,10 @@ class Context:
         service: str,
         client: Publisher | None = None,
         endpoint: str | None = None,
+        identity: Identity | None = None,
     ) -> None:
         self.message = message
+        self.identity = identity
         self.node_id = node_id
         self.service = service
         self.client = client
@@ -122,6 +144,13 @@ class Context:
 
     @property
     def caller(self) -> str | None:
+        """The verified subject of the caller's token; without one, the node id it wrote."""
+        identity = self.identity
+        return identity.subject if identity is not None else self.message.headers.get(CALLER)
+
+    @property
+    def caller_node(self) -> str | None:
+        """The node id the sender wrote (unverified)."""
         return self.message.headers.get(CALLER)
 
     @property

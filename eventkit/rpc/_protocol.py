@@ -4,12 +4,13 @@ Each node subscribes to its own topic ``{ns}.rpc.{service}.{node_id}`` (where ca
 chose it through the selector send), and to ``{ns}.rpc.{service}`` in queue group
 ``{service}`` (for callers with no view of the registry). A request carries, in headers, the
 endpoint, the reply topic (which ends with the call's correlation id), the deadline, the
-caller and the propagated metadata; its body is the request's JSON. The reply's body is the
-response's JSON, or on failure the error ``{id, code, detail, status}`` with its code in the
-``eventkit-status`` header (and a one-line ``eventkit-error``). On a broker with a service
-discovery of its own (NATS), each endpoint is also served on a subject of its own,
-``{ns}.srv.{service}.{endpoint}`` (queue group ``{service}``), where a plain request (the
-request's JSON, a reply topic, no eventkit headers) from any client reaches it. The caller,
+caller, its token (when it has one) and the propagated metadata; its body is the request's
+JSON. The reply's body is the response's JSON, or on failure the error
+``{id, code, detail, status}`` with its code in the ``eventkit-status`` header (and a
+one-line ``eventkit-error``). On a broker with a service discovery of its own (NATS), each
+endpoint is also served on a subject of its own, ``{ns}.srv.{service}.{endpoint}`` (queue
+group ``{service}``), where a plain request (the request's JSON, a reply topic, no eventkit
+headers) from any client reaches it. The caller,
 the server and the tools import these names from here; the reply topic, the deadline and the
 reply's status are the broker's own request headers (:mod:`eventkit.brokers.base`), so an
 adapter knows a request without knowing RPC. A streaming endpoint is opened with such a
@@ -47,6 +48,7 @@ __all__ = [
     "STREAM_KIND",
     "STREAM_SEQ",
     "STREAM_WINDOW",
+    "TOKEN",
     "Frame",
     "endpoint_topic",
     "error_reply",
@@ -66,6 +68,10 @@ CALLER = "eventkit-caller"
 """Node id of the publisher or caller."""
 CALLER_ADDRESS = "eventkit-caller-address"
 """Where the caller runs (host name and process id)."""
+TOKEN = "eventkit-token"
+"""The sender's token (a signed JWT, docs/security.md), on every call, stream open and event
+of a client that has one. A secret: never logged, never propagated onward (a service calls
+with its own), never in a registry record."""
 METADATA_PREFIX = "eventkit-md-"
 """Propagated metadata: ``eventkit-md-{key}``, carried onward by calls and publishes."""
 STATUS = REPLY_STATUS

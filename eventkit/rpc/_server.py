@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import pydantic_core
 from pydantic import ValidationError
 
+from ..auth import Guard, Identity
 from ..brokers.base import (
     Broker,
     DeliveryPolicy,
@@ -48,6 +49,7 @@ from ._protocol import (
     ENDPOINT,
     REPLY_TO,
     STREAM_WINDOW,
+    TOKEN,
     endpoint_topic,
     error_reply,
     node_topic,
@@ -67,7 +69,8 @@ class Procedure:
 
     ``call(request, ctx)`` runs the handler with the decoded request (and the Context, None
     when ``wants_context`` is false and no middleware needs one). ``codec`` reads the request
-    body (None: the handler takes no request).
+    body (None: the handler takes no request). ``guard`` checks the request's token before
+    its body is read (:meth:`eventkit.auth.Auth.guard`; None: no check).
     """
 
     name: str
@@ -75,6 +78,7 @@ class Procedure:
     call: Callable[[Any, Context | None], Awaitable[Any]]
     wants_context: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
+    guard: Guard | None = None
 
 
 class RequestObserver(Protocol):
@@ -91,6 +95,7 @@ class _Served:
 
     __slots__ = (
         "codec",
+        "guard",
         "invoke",
         "last_error",
         "num_errors",
@@ -103,6 +108,7 @@ class _Served:
     def __init__(self, procedure: Procedure, chain: Callable[[Next], Next] | None) -> None:
         self.procedure = procedure
         self.codec = procedure.codec
+        self.guard = procedure.guard
         # Counters for monitoring (NATS $SRV.STATS): a few integer updates per request.
         self.num_requests = 0
         self.num_errors = 0
@@ -272,6 +278,15 @@ class RpcServer:
         if served is None:
             await self._not_unary(message, reply_to, name)
             return
+        identity: Identity | None = None
+        guard = served.guard
+        if guard is not None:  # before the body is read: a refused request is never decoded
+            try:
+                identity = guard(headers.get(TOKEN))
+            except RemoteError as exc:
+                served.num_errors += 1
+                await self._reply_error(reply_to, exc)
+                return
         read = self._read(served, message)
         if isinstance(read, RemoteError):
             await self._reply_error(reply_to, read)
@@ -279,7 +294,12 @@ class RpcServer:
         time_left, request = read
         ctx = (
             Context(
-                message, node_id=self.node_id, service=service, client=self.client, endpoint=name
+                message,
+                node_id=self.node_id,
+                service=service,
+                client=self.client,
+                endpoint=name,
+                identity=identity,
             )
             if served.wants_context or self._middleware
             else None

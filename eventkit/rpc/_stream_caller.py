@@ -34,7 +34,7 @@ from ..wire import (
     Message,
     ServiceUnavailable,
 )
-from ._context import propagated_headers
+from ._context import inherited_deadline, propagated_headers
 from ._deadlines import Deadlines
 from ._middleware import Invocation, Middleware, Next, compose
 from ._protocol import (
@@ -57,12 +57,14 @@ from ._protocol import (
 )
 from ._stream_io import Wakeup, pump
 from ._stream_protocol import (
+    MAX_HEARTBEAT,
     MAX_WINDOW,
+    MIN_HEARTBEAT,
     SILENT_BEATS,
 )
 from ._stream_state import CallerStream, StreamSpec
 
-__all__ = ["StreamCaller"]
+__all__ = ["StreamCaller", "stream_spec"]
 
 log = logging.getLogger("eventkit.calls")
 
@@ -356,3 +358,41 @@ class StreamCaller:
                         await self.frame(state, headers)
                     except EventKitError as exc:
                         log.info("heartbeat on %s failed: %s", state.reply_to, exc)
+
+
+def stream_spec(
+    service: str,
+    endpoint: str,
+    request: Any,
+    response: Any,
+    timeout: float | None,
+    window: int,
+    heartbeat: float,
+    metadata: Mapping[str, str] | None,
+    version: str | None,
+    node_metadata: Mapping[str, str] | None,
+) -> StreamSpec:
+    """What a stream opens with, its options checked; its deadline is ``timeout`` from now,
+    or the handled request's deadline when that is sooner."""
+    if not 1 <= window <= MAX_WINDOW:
+        raise ConfigError(f"window must be from 1 to {MAX_WINDOW} items, got {window}")
+    if not MIN_HEARTBEAT <= heartbeat <= MAX_HEARTBEAT:
+        raise ConfigError(
+            f"heartbeat must be from {MIN_HEARTBEAT} to {MAX_HEARTBEAT} seconds, got {heartbeat}"
+        )
+    deadline = None if timeout is None else time.time() + timeout
+    inherited = inherited_deadline()
+    if inherited is not None and (deadline is None or inherited < deadline):
+        deadline = inherited
+    return StreamSpec(
+        service,
+        endpoint,
+        request,
+        response,
+        deadline,
+        window,
+        heartbeat,
+        metadata,
+        version,
+        node_metadata,
+    )

@@ -51,6 +51,7 @@ from ._protocol import (
     STREAM_KIND,
     STREAM_SEQ,
     STREAM_WINDOW,
+    TOKEN,
     Frame,
     error_reply,
     stream_topic,
@@ -163,6 +164,13 @@ class StreamServer:
         headers = message.headers
         reply_to = headers[REPLY_TO]
         name = procedure.name
+        identity = None
+        if procedure.guard is not None:  # before anything of the request is read
+            try:
+                identity = procedure.guard(headers.get(TOKEN))
+            except RemoteError as exc:
+                await self._refuse(reply_to, exc)
+                return
         window = header_int(headers, STREAM_WINDOW)
         if window is None or not 1 <= window <= MAX_WINDOW:
             await self._refuse(
@@ -202,6 +210,7 @@ class StreamServer:
                 service=self.service,
                 client=self.client,
                 endpoint=name,
+                identity=identity,
             )
         accept = {
             STREAM_FRAME: Frame.ACCEPT,

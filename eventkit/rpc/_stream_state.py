@@ -18,6 +18,7 @@ import anyio
 import pydantic_core
 from pydantic import ValidationError
 
+from ..auth import Guard
 from ..wire import BadRequest, DataCodec, Message, RemoteError
 from ._context import Context
 from ._protocol import (
@@ -198,6 +199,7 @@ class StreamProcedure:
     iterator of the caller's items (a ``client`` stream yields its one reply). ``codec``
     reads the request, or each request item (None: the handler takes no request).
     ``window``: how many request items the server takes in before the caller must wait.
+    ``guard`` checks the opening request's token before anything is read (None: no check).
     """
 
     name: str
@@ -207,6 +209,7 @@ class StreamProcedure:
     wants_context: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
     window: int = DEFAULT_WINDOW
+    guard: Guard | None = None
 
 
 class ServedStream:

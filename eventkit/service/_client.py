@@ -16,7 +16,17 @@ import anyio
 from ..brokers import Broker, from_url
 from ..discovery import STRATEGIES, Registry, ServiceInfo, Strategy
 from ..observability import Telemetry, messaging_system
-from ..rpc import DEFAULT_HEARTBEAT, DEFAULT_WINDOW, Caller, Middleware, Stream, propagated_headers
+from ..rpc import (
+    DEFAULT_CACHE_SIZE,
+    DEFAULT_HEARTBEAT,
+    DEFAULT_WINDOW,
+    TOKEN,
+    Caller,
+    Middleware,
+    ReplyCache,
+    Stream,
+    propagated_headers,
+)
 from ..store import Store
 from ..wire import ConfigError, EventIds, Headers, check_extensions, now_iso, to_message
 from ._settings import Settings
@@ -40,6 +50,8 @@ class Client:
     the node of each call: ``round_robin``, ``random`` or ``least_inflight``.
     ``telemetry``: OpenTelemetry traces and metrics of publishes and calls; by default made
     from ``EVENTKIT_TRACING`` / ``EVENTKIT_METRICS``.
+    ``token``: sent with every call, stream and event (``EVENTKIT_TOKEN``; docs/security.md).
+    ``cache_size``: how many replies the call cache keeps (``call(..., cache=seconds)``).
     """
 
     def __init__(
@@ -53,6 +65,8 @@ class Client:
         selector: str = "round_robin",
         store: str | None = None,
         telemetry: Telemetry | None = None,
+        token: str | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
         **broker_options: Any,
     ) -> None:
         if settings is None:
@@ -61,6 +75,8 @@ class Client:
                 settings = settings.with_(broker=broker)
             if store is not None:
                 settings = settings.with_(store=store)
+        if token is not None:
+            settings = settings.with_(token=token)
         self.settings = settings
         self.node_id = node_id or settings.node_id or new_node_id("client")
         self.namespace = settings.namespace
@@ -84,6 +100,9 @@ class Client:
         self.store = Store(lambda: self.broker, lambda: self.settings.store)
         """The key-value store: ``kit.store("carts", Cart)`` is a typed bucket."""
         self._request_headers: Callable[[dict[str, str] | None], Headers] = propagated_headers
+        self.token = settings.token or None
+        self.cache = ReplyCache(cache_size)
+        """Replies kept by calls made with ``cache=`` (or to endpoints with a cache hint)."""
         if telemetry is None and (settings.tracing or settings.metrics):
             telemetry = Telemetry(tracing=settings.tracing, metrics=settings.metrics)
         if telemetry is not None:
@@ -98,6 +117,7 @@ class Client:
         )
         self.call = telemetry.caller(self.call)  # type: ignore[method-assign,assignment]
         self._request_headers = telemetry.request_headers(propagated_headers)
+        self.cache.counter = telemetry.cache_counter()
 
     async def connect(self) -> None:
         if self._owns_broker:
@@ -171,6 +191,7 @@ class Client:
         version: str | None = None,
         node_metadata: Mapping[str, str] | None = None,
         retries: int = 1,
+        cache: float | None = None,
     ) -> Resp: ...
     @overload
     async def call(
@@ -185,6 +206,7 @@ class Client:
         version: str | None = None,
         node_metadata: Mapping[str, str] | None = None,
         retries: int = 1,
+        cache: float | None = None,
     ) -> Any: ...
     async def call(
         self,
@@ -198,6 +220,7 @@ class Client:
         version: str | None = None,
         node_metadata: Mapping[str, str] | None = None,
         retries: int = 1,
+        cache: float | None = None,
     ) -> Any:
         """Call ``endpoint`` of ``service`` with ``request``; return the reply as ``response``.
 
@@ -205,7 +228,10 @@ class Client:
         of the request being handled, if any. ``version`` and ``node_metadata`` filter the
         nodes. Raises a :class:`RemoteError` subclass: BadRequest (400), NotFound (404),
         DeadlineExceeded (408), InternalError (500), ServiceUnavailable (503), or the
-        handler's own.
+        handler's own (Unauthorized, 401, and Forbidden, 403, from a service that checks
+        tokens). ``cache``: seconds a successful reply is kept and returned again for the
+        same request (by this client, with its token); None follows the endpoint's hint, 0
+        never caches (docs/rpc.md, "Caching replies").
         """
         return await self._get_caller().call(
             service,
@@ -217,6 +243,7 @@ class Client:
             version=version,
             node_metadata=node_metadata,
             retries=retries,
+            cache=cache,
         )
 
     def _get_caller(self) -> Caller:
@@ -229,6 +256,8 @@ class Client:
                 strategy=self._strategy,
                 middleware=self.middleware,
                 headers=self._request_headers,
+                token=self.token,
+                cache=self.cache,
             )
         return self._caller
 
@@ -340,6 +369,9 @@ class Client:
         if extensions:
             check_extensions(extensions)
         event_id = id or self._ids()
+        headers = propagated_headers(dict(metadata)) if metadata else propagated_headers()
+        if self.token:
+            headers[TOKEN] = self.token
         message = to_message(
             topic,
             data,
@@ -350,7 +382,7 @@ class Client:
             subject=subject,
             dataschema=dataschema,
             extensions=extensions,
-            headers=propagated_headers(dict(metadata)) if metadata else propagated_headers(),
+            headers=headers,
             structured=self.broker.capabilities.structured_events
             if structured is None
             else structured,

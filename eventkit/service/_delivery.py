@@ -15,10 +15,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..auth import Guard
 from ..brokers import MessageHandler
 from ..brokers.base import being_cancelled
-from ..rpc import Context, Invocation, Middleware, Publisher, compose, current_message
-from ..wire import DeadLetter, InvalidEvent, LogLimiter, Message, event_id_of, loggable
+from ..rpc import TOKEN, Context, Invocation, Middleware, Publisher, compose, current_message
+from ..wire import (
+    DeadLetter,
+    InvalidEvent,
+    LogLimiter,
+    Message,
+    RemoteError,
+    event_id_of,
+    loggable,
+)
 from ._foreign import explain_invalid
 from ._router import Subscriber
 
@@ -36,6 +45,8 @@ class ServiceStats:
     handled: int = 0
     failed: int = 0
     invalid: int = 0
+    refused: int = 0
+    """Events whose sender's token was missing, bad or short of a scope (never handled)."""
 
 
 def subscriber_handler(
@@ -49,6 +60,7 @@ def subscriber_handler(
     stats: ServiceStats,
     failed: Callable[[BaseException], None] | None = None,
     invalid_log: LogLimiter | None = None,
+    guard: Guard | None = None,
 ) -> MessageHandler:
     """The handler for ``sub``. ``decode`` reads a message into the handler's data (None:
     the handler takes none); ``failed`` (telemetry's, when on) hears of each failure the
@@ -57,8 +69,14 @@ def subscriber_handler(
     An invalid event is one log line through ``invalid_log`` (rate-limited: a flood is a
     count per interval), the values it quotes escaped and bounded; on a durable
     subscription that line is the broker's dead-letter line, and the reason (bounded: it
-    travels in a header) goes with the dead letter."""
+    travels in a header) goes with the dead letter.
+
+    ``guard`` checks the sender's token before anything is decoded: a refused event is
+    never given to the handler; it is counted (``stats.refused``) and logged the same way
+    (the reason, never the token), and on a durable subscription dead-lettered at once
+    (retrying cannot make a token valid; the dead letter keeps it for a replay)."""
     limiter = invalid_log or LogLimiter(log, "invalid events")
+    refusals = LogLimiter(log, f"refused events on {sub.topic}")
     signature = sub.signature
     durable = sub.durable is not None
     wants_context = signature.context_param is not None or bool(middleware)
@@ -80,8 +98,26 @@ def subscriber_handler(
 
     async def on_message(message: Message) -> None:
         stats.received += 1
+        identity = None
+        if guard is not None:
+            try:
+                identity = guard(message.headers.get(TOKEN))
+            except RemoteError as exc:
+                stats.refused += 1
+                if failed is not None:
+                    failed(exc)
+                reason = loggable(f"{exc.code} {exc.status}: {exc.detail}", quote=False)
+                if durable:
+                    raise DeadLetter(f"refused: {reason}") from None
+                refusals.warning(
+                    "%s: refused an event on %s: %s",
+                    signature.name,
+                    loggable(message.topic),
+                    reason,
+                )
+                return
         ctx = (
-            Context(message, node_id=node_id, service=name, client=client)
+            Context(message, node_id=node_id, service=name, client=client, identity=identity)
             if wants_context
             else None
         )

@@ -13,16 +13,18 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from ..auth import Guard
 from ..brokers.base import EndpointDescription, ServiceDescription
 from ..discovery import EndpointInfo, NodeInfo, SubscriptionInfo, node_record
-from ..rpc import Context, Procedure, RpcServer, StreamProcedure, endpoint_topic
+from ..rpc import CACHE_HINT, Context, Procedure, RpcServer, StreamProcedure, endpoint_topic
 from ._router import Endpoint, Subscriber
 
 __all__ = ["endpoint_info", "node_info", "procedure", "service_description"]
 
 
-def procedure(endpoint: Endpoint) -> Procedure | StreamProcedure:
-    """``endpoint`` as the RPC server runs it: decoding decided here, once."""
+def procedure(endpoint: Endpoint, guard: Guard | None = None) -> Procedure | StreamProcedure:
+    """``endpoint`` as the RPC server runs it: decoding decided here, once; ``guard``
+    checks each request's token before it is decoded."""
     signature = endpoint.signature
     func, arrange = signature.caller(), signature.arrange
     kind = endpoint.kind
@@ -35,6 +37,7 @@ def procedure(endpoint: Endpoint) -> Procedure | StreamProcedure:
             wants_context=signature.context_param is not None,
             metadata=dict(endpoint.metadata),
             window=endpoint.window,
+            guard=guard,
         )
 
     async def call(request: Any, ctx: Context | None) -> Any:
@@ -46,6 +49,7 @@ def procedure(endpoint: Endpoint) -> Procedure | StreamProcedure:
         call=call,
         wants_context=signature.context_param is not None,
         metadata=dict(endpoint.metadata),
+        guard=guard,
     )
 
 
@@ -66,12 +70,18 @@ def _stream_opener(func: Any, arrange: Any, *, replies_once: bool) -> Any:
 
 
 def endpoint_info(endpoint: Endpoint) -> EndpointInfo:
-    """The registry's entry for ``endpoint``: its name and request/response JSON Schemas."""
+    """The registry's entry for ``endpoint``: its name and request/response JSON Schemas;
+    in its metadata ``idempotent``, the ``cache`` hint callers honour, and the ``scopes`` a
+    token needs (names only: no key or token is ever in a record)."""
     signature = endpoint.signature
     request = signature.codec.json_schema() if signature.codec is not None else {}
     metadata = dict(endpoint.metadata)
     if endpoint.idempotent:
         metadata["idempotent"] = "true"
+    if endpoint.cache:
+        metadata[CACHE_HINT] = repr(float(endpoint.cache))
+    if endpoint.scopes:
+        metadata["scopes"] = " ".join(endpoint.scopes)
     return EndpointInfo(
         name=endpoint.name,
         request=request,

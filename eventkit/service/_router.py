@@ -9,7 +9,8 @@ another module, or as methods of a class, join a service.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal, TypeVar
@@ -42,6 +43,8 @@ class Subscriber:
     else as invalid; ``"any"`` also takes messages that are not CloudEvents (from plain
     clients, FastStream, any producer): the body is the data of an Event whose attributes
     come from the transport (type: the topic; a fresh id; source: the broker).
+    ``scopes``: what the sender's token must grant (None: the service's auth default; an
+    empty tuple: any valid token); an event refused is never given to the handler.
     """
 
     topic: str
@@ -51,6 +54,7 @@ class Subscriber:
     concurrency: int = 1
     max_attempts: int = 5
     accept: Accept = "cloudevents"
+    scopes: tuple[str, ...] | None = None
     signature: HandlerSignature = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -60,6 +64,7 @@ class Subscriber:
             validate_name("queue group", self.queue)
         if self.durable is not None:
             validate_name("durable", self.durable)
+        object.__setattr__(self, "scopes", check_scopes(self.scopes, f"subscriber {self.topic}"))
         object.__setattr__(self, "signature", inspect_handler(self.handler, what="subscriber"))
         self.policy  # noqa: B018  # validates concurrency and max_attempts now, not at start
 
@@ -76,7 +81,9 @@ class Endpoint:
     is retried only when it surely did not run). A handler that yields streams items to the
     caller, and one whose request parameter is an ``AsyncIterator[Item]`` takes the caller's
     items (``kind``); ``window`` is how many of the caller's items it takes in before the
-    caller must wait.
+    caller must wait. ``scopes``: what the caller's token must grant (None: the service's
+    auth default; an empty tuple: any valid token). ``cache``: seconds callers may keep a
+    successful reply when they do not say otherwise (a hint in the registry record).
     """
 
     name: str
@@ -84,12 +91,17 @@ class Endpoint:
     idempotent: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
     window: int = DEFAULT_WINDOW
+    scopes: tuple[str, ...] | None = None
+    cache: float | None = None
     signature: HandlerSignature = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_endpoint_name(self.name)
         if not 1 <= self.window <= 65_536:
             raise ConfigError(f"endpoint {self.name!r}: window must be from 1 to 65536 items")
+        object.__setattr__(self, "scopes", check_scopes(self.scopes, f"endpoint {self.name}"))
+        if self.cache is not None and (not math.isfinite(self.cache) or self.cache < 0):
+            raise ConfigError(f"endpoint {self.name!r}: cache must be seconds, 0 or more")
         signature = inspect_handler(self.handler, what="endpoint", streams=True)
         if signature.wants_event:
             raise ConfigError(
@@ -133,6 +145,7 @@ class Router:
         concurrency: int = 1,
         max_attempts: int = 5,
         accept: Accept = "cloudevents",
+        scopes: Sequence[str] | None = None,
     ) -> Callable[[F], F]:
         """Decorator: handle CloudEvents on ``topic`` (``*`` and ``>`` wildcards allowed);
         with ``accept="any"``, any message (see :class:`Subscriber`)."""
@@ -148,6 +161,7 @@ class Router:
                     concurrency=concurrency,
                     max_attempts=max_attempts,
                     accept=accept,
+                    scopes=_tuple(scopes),
                 )
             )
             return func
@@ -155,14 +169,27 @@ class Router:
         return decorate
 
     def endpoint(
-        self, name: str | None = None, *, idempotent: bool = False, window: int = DEFAULT_WINDOW
+        self,
+        name: str | None = None,
+        *,
+        idempotent: bool = False,
+        window: int = DEFAULT_WINDOW,
+        scopes: Sequence[str] | None = None,
+        cache: float | None = None,
     ) -> Callable[[F], F]:
         """Decorator: serve RPC calls to ``name`` (the function's name by default); an async
         generator streams (see :class:`Endpoint`)."""
 
         def decorate(func: F) -> F:
             self.endpoints.append(
-                Endpoint(name or func.__name__, func, idempotent=idempotent, window=window)
+                Endpoint(
+                    name or func.__name__,
+                    func,
+                    idempotent=idempotent,
+                    window=window,
+                    scopes=_tuple(scopes),
+                    cache=cache,
+                )
             )
             return func
 
@@ -190,6 +217,8 @@ class Router:
                         method,
                         idempotent=mark is not None and mark.idempotent,
                         window=DEFAULT_WINDOW if mark is None else mark.window,
+                        scopes=None if mark is None else mark.scopes,
+                        cache=None if mark is None else mark.cache,
                     )
                 )
                 found = True
@@ -221,12 +250,18 @@ class Router:
                             concurrency=mark.concurrency,
                             max_attempts=mark.max_attempts,
                             accept=mark.accept,
+                            scopes=mark.scopes,
                         )
                     )
                 else:
                     self.endpoints.append(
                         Endpoint(
-                            mark.name or attr, value, idempotent=mark.idempotent, window=mark.window
+                            mark.name or attr,
+                            value,
+                            idempotent=mark.idempotent,
+                            window=mark.window,
+                            scopes=mark.scopes,
+                            cache=mark.cache,
                         )
                     )
         if not found:
@@ -254,7 +289,26 @@ def _with_topic(sub: Subscriber, topic: str) -> Subscriber:
         concurrency=sub.concurrency,
         max_attempts=sub.max_attempts,
         accept=sub.accept,
+        scopes=sub.scopes,
     )
+
+
+def _tuple(scopes: Sequence[str] | None) -> tuple[str, ...] | None:
+    if isinstance(scopes, str):
+        raise ConfigError(f"scopes={scopes!r}: give a list of scopes, e.g. [{scopes!r}]")
+    return None if scopes is None else tuple(scopes)
+
+
+def check_scopes(scopes: Sequence[str] | None, what: str) -> tuple[str, ...] | None:
+    """``scopes`` as a tuple, each one a word (as a token's space-separated ``scope``)."""
+    if scopes is None:
+        return None
+    found = _tuple(scopes)
+    assert found is not None
+    for scope in found:
+        if not isinstance(scope, str) or not scope or any(c.isspace() for c in scope):
+            raise ConfigError(f"{what}: scope {scope!r} must be one word, e.g. orders:write")
+    return found
 
 
 def _check_accept(accept: str) -> None:
@@ -273,6 +327,7 @@ class _SubscribeMark:
     concurrency: int
     max_attempts: int
     accept: Accept = "cloudevents"
+    scopes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -280,6 +335,8 @@ class _EndpointMark:
     name: str | None
     idempotent: bool
     window: int = DEFAULT_WINDOW
+    scopes: tuple[str, ...] | None = None
+    cache: float | None = None
 
 
 def _mark(func: Any, mark: _SubscribeMark | _EndpointMark) -> None:
@@ -295,6 +352,7 @@ def subscribe(
     concurrency: int = 1,
     max_attempts: int = 5,
     accept: Accept = "cloudevents",
+    scopes: Sequence[str] | None = None,
 ) -> Callable[[F], F]:
     """Mark a function or method as a subscriber; a service collects it with ``include``.
 
@@ -305,20 +363,30 @@ def subscribe(
 
     def decorate(func: F) -> F:
         inspect_handler(func, what="subscriber")
-        _mark(func, _SubscribeMark(topic, queue, durable, concurrency, max_attempts, accept))
+        _mark(
+            func,
+            _SubscribeMark(
+                topic, queue, durable, concurrency, max_attempts, accept, _tuple(scopes)
+            ),
+        )
         return func
 
     return decorate
 
 
 def endpoint(
-    name: str | None = None, *, idempotent: bool = False, window: int = DEFAULT_WINDOW
+    name: str | None = None,
+    *,
+    idempotent: bool = False,
+    window: int = DEFAULT_WINDOW,
+    scopes: Sequence[str] | None = None,
+    cache: float | None = None,
 ) -> Callable[[F], F]:
     """Mark a function or method as an RPC endpoint; a service collects it with ``include``."""
 
     def decorate(func: F) -> F:
         inspect_handler(func, what="endpoint", streams=True)
-        _mark(func, _EndpointMark(name, idempotent, window))
+        _mark(func, _EndpointMark(name, idempotent, window, _tuple(scopes), cache))
         return func
 
     return decorate

@@ -17,6 +17,7 @@ from typing import Any, Self
 
 import anyio
 
+from ..auth import Auth, Guard
 from ..brokers import Broker, DeliveryPolicy, MessageHandler, Subscription, from_url
 from ..brokers.base import ServiceAdvertiser, stop_all
 from ..discovery import Registry
@@ -49,6 +50,10 @@ class Service(Router):
     ``store``: the key-value store's URL where the broker holds none (``EVENTKIT_STORE``).
     ``telemetry``: OpenTelemetry traces and metrics (:class:`eventkit.observability.Telemetry`);
     by default made from ``EVENTKIT_TRACING`` / ``EVENTKIT_METRICS`` / ``EVENTKIT_METRICS_PORT``.
+    ``auth``: verifies the tokens of calls and events before handlers run (endpoints' and
+    subscribers' ``scopes``, else ``auth.default``); by default made from
+    ``EVENTKIT_AUTH_KEY`` / ``EVENTKIT_AUTH_KEY_FILE``, and none without them.
+    ``token``: what this service sends with its own calls and events (``EVENTKIT_TOKEN``).
     """
 
     def __init__(
@@ -70,6 +75,8 @@ class Service(Router):
         rpc_concurrency: int = 256,
         store: str | None = None,
         telemetry: Telemetry | None = None,
+        auth: Auth | None = None,
+        token: str | None = None,
     ) -> None:
         super().__init__()
         self.name, self.version = check_service_name(name), check_version(version)
@@ -84,7 +91,10 @@ class Service(Router):
             "registry_ttl": registry_ttl,
             "heartbeat": heartbeat,
             "store": store,
+            "token": token,
         }
+        self.auth = auth
+        """The service's Auth while it runs (given here, or from the settings at start)."""
         self.middleware: list[Middleware] = list(middleware)
         self.rpc_policy = DeliveryPolicy(max_in_flight=rpc_concurrency)
         self.extend(subscribers)
@@ -185,6 +195,11 @@ class Service(Router):
         self.settings = settings
         if settings.node_id:
             self.node_id = settings.node_id
+        if self.auth is None:
+            self.auth = Auth.from_settings(
+                settings.auth_key, settings.auth_key_file, settings.auth_default
+            )
+        self._check_scopes_have_auth()
         observing = self.observing = Observing.of(self, settings)
         await observing.start()
         try:
@@ -247,6 +262,25 @@ class Service(Router):
             await self.stop()  # a start that fails leaves nothing running
             raise
 
+    def _check_scopes_have_auth(self) -> None:
+        """Scopes with no key to check them would leave a handler open: refuse to start."""
+        if self.auth is not None:
+            return
+        scoped = [e.name for e in self.endpoints if e.scopes is not None]
+        scoped += [s.topic for s in self.subscribers if s.scopes is not None]
+        if scoped:
+            raise ConfigError(
+                f"service {self.name!r}: {', '.join(scoped)} require(s) scopes, but the service "
+                "has no key to check tokens with: set EVENTKIT_AUTH_KEY or "
+                "EVENTKIT_AUTH_KEY_FILE, or give Service(auth=Auth(key=...))"
+            )
+
+    def _guard(self, scopes: Sequence[str] | None, name: str) -> Guard | None:
+        """The check of one handler's token, or None when the service verifies none."""
+        if self.auth is None:
+            return None
+        return self.auth.guard(scopes, service=self.name, name=name)
+
     async def stop(self) -> None:
         """Stop receiving, let in-flight handlers finish (within the drain timeout), close."""
         if not self._running:
@@ -284,7 +318,7 @@ class Service(Router):
             namespace=settings.namespace,
             service=self.name,
             node_id=self.node_id,
-            procedures=[procedure(endpoint) for endpoint in self.endpoints],
+            procedures=[procedure(e, self._guard(e.scopes, e.name)) for e in self.endpoints],
             client=client,
             middleware=self.middleware,
             policy=self.rpc_policy,
@@ -410,4 +444,5 @@ class Service(Router):
             stats=self.stats,
             failed=failed,
             invalid_log=self._invalid_log,
+            guard=self._guard(sub.scopes, sub.topic),
         )

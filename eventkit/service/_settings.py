@@ -29,6 +29,7 @@ that is given no broker meets every other one there, so a service started with
 _NAMESPACE = re.compile(r"^[A-Za-z0-9_\-]+$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _LOG_FORMATS = ("text", "json")
+_AUTH_DEFAULTS = ("authenticated", "open")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,13 @@ class Settings:
         (``EVENTKIT_METRICS_PORT``; 0 picks a free one); unset: no probe server.
     metrics_host: the address that port listens on (``EVENTKIT_METRICS_HOST``; all by
         default, as an orchestrator's probes come from outside the container).
+    token: the token this process sends with its calls and events (``EVENTKIT_TOKEN``; a
+        secret, shown as ``***``); see docs/security.md.
+    auth_key: the key a service verifies tokens with: an HS256 secret or a PEM key
+        (``EVENTKIT_AUTH_KEY``; a secret); ``auth_key_file``: a file holding it
+        (``EVENTKIT_AUTH_KEY_FILE``). Either turns auth on (the ``auth`` extra).
+    auth_default: what a handler that names no scopes asks, ``authenticated`` or ``open``
+        (``EVENTKIT_AUTH_DEFAULT``).
     """
 
     broker: str = DEFAULT_BROKER
@@ -71,6 +79,10 @@ class Settings:
     metrics: bool = False
     metrics_port: int | None = None
     metrics_host: str = "0.0.0.0"
+    token: str | None = None
+    auth_key: str | None = None
+    auth_key_file: str | None = None
+    auth_default: str = "authenticated"
 
     def __post_init__(self) -> None:
         if "://" not in self.broker:
@@ -100,6 +112,11 @@ class Settings:
             raise ConfigError(
                 f"log_format {self.log_format!r} must be one of {_LOG_FORMATS} "
                 "(EVENTKIT_LOG_FORMAT)"
+            )
+        if self.auth_default not in _AUTH_DEFAULTS:
+            raise ConfigError(
+                f"auth_default {self.auth_default!r} must be one of {_AUTH_DEFAULTS} "
+                "(EVENTKIT_AUTH_DEFAULT)"
             )
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             raise ConfigError(

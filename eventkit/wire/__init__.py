@@ -42,6 +42,7 @@ from ._errors import (
     RemoteError,
     ServiceUnavailable,
     StreamClosed,
+    Unauthorized,
     UnsupportedFeature,
 )
 from ._event import (
@@ -116,6 +117,7 @@ __all__ = [
     "RemoteError",
     "ServiceUnavailable",
     "StreamClosed",
+    "Unauthorized",
     "UnsupportedFeature",
     "as_structured",
     "build_event",

@@ -29,6 +29,7 @@ __all__ = [
     "RemoteError",
     "ServiceUnavailable",
     "StreamClosed",
+    "Unauthorized",
     "UnsupportedFeature",
 ]
 
@@ -160,8 +161,17 @@ class BadRequest(RemoteError):
     status = "Bad Request"
 
 
+class Unauthorized(RemoteError):
+    """401: the call or event carried no token, or one that is expired or not signed by a
+    key the service trusts; the detail says which (never the token)."""
+
+    code = 401
+    status = "Unauthorized"
+
+
 class Forbidden(RemoteError):
-    """403: the caller may not call this endpoint."""
+    """403: the caller's token is valid but lacks a scope the endpoint or subscription
+    requires."""
 
     code = 403
     status = "Forbidden"

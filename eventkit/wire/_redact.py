@@ -39,12 +39,16 @@ _SECRET_NAMES = frozenset(
         "sig",
         "credentials",
         "authorization",
+        "eventkit_token",
+        "auth_key",
     )
 )
 # scheme://[userinfo@]rest, up to whitespace or a quote: a URL inside any text.
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
 # An NKEY seed (base32, 'S' then the key type): secret wherever it appears.
 _NKEY_SEED = re.compile(r"\bS[UANOCPX][A-Z2-7]{56}\b")
+# A JSON Web Token (header.claims.signature, base64url): a bearer credential wherever it is.
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
 # name=value pairs in a query or a text (token=..., password: ...).
 _PAIR = re.compile(r"(?i)\b([a-z_\-]+)(=|:\s*)([^&#\s,;'\"]+)")
 
@@ -61,16 +65,18 @@ def redact(value: Any) -> Any:
     """``value`` with its secrets written as ``***``.
 
     A string is a URL or a text that may contain URLs: the password (or a token alone) in a
-    URL's user info, secret query parameters (``token=``, ``password=``...), and NKEY seeds
-    are replaced; the rest stays, so the result still says where. A mapping of settings
-    comes back with secret-named values replaced and URL values redacted. Anything else is
-    returned as it is.
+    URL's user info, secret query parameters (``token=``, ``password=``...), NKEY seeds and
+    JSON Web Tokens are replaced; the rest stays, so the result still says where. A mapping
+    of settings comes back with secret-named values replaced and URL values redacted.
+    Anything else is returned as it is.
     """
     if isinstance(value, str):
         if "://" in value:
             value = _URL.sub(_redact_url_match, value)
         if "S" in value:
             value = _NKEY_SEED.sub(SECRET, value)
+        if "eyJ" in value:
+            value = _JWT.sub(SECRET, value)
         return value
     if isinstance(value, Mapping):
         return {key: _redact_setting(str(key), item) for key, item in value.items()}
