@@ -6,15 +6,17 @@ Topology, all on one durable topic exchange (``eventkit`` unless ``exchange=`` s
 - a plain subscriber has an exclusive auto-delete queue of its own (fan-out);
 - ``queue="g"`` shares one auto-delete queue ``{exchange}.group.g.{pattern}`` (competing
   consumers; the pattern in the name keeps one group name on two topics apart);
-- ``durable="d"`` shares the durable queue ``{exchange}.durable.d``: persistent messages,
-  manual acks, retries through ``{exchange}.durable.d.retry.{ms}`` queues whose message TTL is
-  the backoff and which dead-letter back into the durable queue, and dead letters published
-  on the exchange under ``eventkit.deadletter.d`` (kept in ``{exchange}.deadletter.d``, seen by
-  any subscriber of that topic).
+- ``durable="d"`` shares the durable queue ``{exchange}.durable.d`` (a quorum queue unless
+  ``queue_type="classic"``: see ``_queues``): persistent messages, manual acks, retries
+  through ``{exchange}.durable.d.retry.{ms}`` queues whose message TTL is the backoff and
+  which dead-letter back into the durable queue, and dead letters published on the exchange
+  under ``eventkit.deadletter.d`` (kept in ``{exchange}.deadletter.d``, seen by any subscriber
+  of that topic).
 
 Every subscription has a channel of its own whose prefetch bounds what RabbitMQ sends ahead,
 so a slow handler never pulls a whole queue into memory. When RabbitMQ restarts, aio-pika
-restores the connection, channels, queues, bindings and consumers; publishes wait (up to
+restores the connection, channels, queues, bindings and consumers, on another node of the
+URL's host list where it names several (``_failover``); publishes wait (up to
 ``publish_timeout``) for the connection to come back.
 """
 
@@ -26,7 +28,7 @@ import ssl
 import uuid
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aio_pika
 import anyio
@@ -53,7 +55,17 @@ from ..base import (
     no_responders_reply,
 )
 from ._errors import DRIVER_ERRORS, START_HINT, connect_error, publish_error, translate
+from ._failover import failover_connection, split_hosts
 from ._headers import binding_key, queue_name_part, to_amqp
+from ._queues import (
+    DELIVERY_LIMIT_ARG,
+    QueueType,
+    dead_letter_queue_arguments,
+    durable_queue_arguments,
+    probe,
+    queue_type_of,
+    retry_queue_arguments,
+)
 from ._subscription import RabbitSubscription
 
 __all__ = ["DEFAULT_MAX_PAYLOAD", "RabbitBroker", "RabbitSubscription"]
@@ -71,10 +83,16 @@ _EXCHANGE_NAME = re.compile(r"^[A-Za-z0-9_\-.:@]{1,200}$")
 class RabbitBroker(BaseBroker):
     """A broker on RabbitMQ, from a URL such as ``amqp://user:pass@host:5672/vhost``.
 
+    The URL may name several nodes of one cluster, ``amqp://user:pass@h1:5672,h2:5672/vhost``:
+    the connection goes to the first that answers and, when it is lost, to the next.
+
     Options (everything else about the connection goes in the URL's query, or ``options``):
 
     - ``exchange``: the topic exchange every message goes through (default ``eventkit``);
       services that should see each other use the same one.
+    - ``queue_type``: ``"quorum"`` (default) or ``"classic"``, the type of the queues
+      durable subscriptions declare; also the URL query ``?queue_type=classic`` (the keyword
+      wins). An existing classic queue is kept, with a warning (docs/rabbitmq.md#durability).
     - ``drain_timeout``: seconds ``close()`` / ``stop()`` wait for running handlers.
     - ``prefetch``: deliveries RabbitMQ may send ahead to one subscription; default, and
       never less than, the subscription's ``DeliveryPolicy.max_in_flight``.
@@ -108,11 +126,19 @@ class RabbitBroker(BaseBroker):
         tls_cert: str | None = None,
         tls_key: str | None = None,
         options: Mapping[str, Any] | None = None,
+        queue_type: str | None = None,
     ) -> None:
         super().__init__()
         parts = urlsplit(url)
         if parts.scheme not in ("amqp", "amqps"):
             raise ConfigError(f"RabbitBroker takes amqp:// or amqps:// URLs, got {redact(url)!r}")
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        from_query = [value for key, value in query if key == "queue_type"]
+        if queue_type is None and from_query:
+            queue_type = from_query[-1]
+        self.queue_type: QueueType = queue_type_of(queue_type or "quorum")
+        rest = urlencode([(key, value) for key, value in query if key != "queue_type"])
+        self._urls = split_hosts(urlunsplit(parts._replace(query=rest)))
         if not _EXCHANGE_NAME.match(exchange):
             raise ConfigError(
                 f"exchange name {exchange!r} may only contain letters, digits and _ - . : @"
@@ -165,9 +191,11 @@ class RabbitBroker(BaseBroker):
             kwargs["ssl_context"] = ssl_context
         conn: AbstractRobustConnection | None = None
         try:
+            if len(self._urls) > 1:
+                kwargs["connection_class"] = failover_connection(self._urls)
             with anyio.fail_after(self.connect_timeout):
                 conn = await aio_pika.connect_robust(
-                    self.url, timeout=self.connect_timeout, **kwargs
+                    self._urls[0], timeout=self.connect_timeout, **kwargs
                 )
                 self._confirmed = await self._publish_channel(conn, confirm=True)
                 self._fast = self._confirmed
@@ -309,9 +337,9 @@ class RabbitBroker(BaseBroker):
             with anyio.fail_after(self.connect_timeout):
                 channel = await self._conn.channel(publisher_confirms=False)
                 await channel.set_qos(prefetch_count=prefetch)
-                amqp_queue = await self._declare(channel, topic, queue, durable)
+                amqp_queue, kind = await self._declare(channel, topic, queue, durable, policy)
                 sub = RabbitSubscription(
-                    self, channel, amqp_queue, guarded(handler), topic, queue, durable, policy
+                    self, channel, amqp_queue, guarded(handler), topic, queue, durable, policy, kind
                 )
                 await sub.start()
         except BaseException as exc:
@@ -334,24 +362,29 @@ class RabbitBroker(BaseBroker):
         topic: str,
         queue: str | None,
         durable: str | None,
-    ) -> aio_pika.abc.AbstractRobustQueue:
-        """Declare and bind the subscription's queue (and a durable name's dead-letter queue)."""
+        policy: DeliveryPolicy,
+    ) -> tuple[aio_pika.abc.AbstractRobustQueue, QueueType]:
+        """Declare and bind the subscription's queue (and a durable name's dead-letter queue);
+        the type of a durable queue as it is (an existing classic one stays classic)."""
         key = binding_key(topic)
+        kind = self.queue_type
         if durable is not None:
-            name = self.durable_queue(durable)
             dead = dead_letter_topic(durable)
-            dlq = await channel.declare_queue(
-                f"{self.exchange}.deadletter.{queue_name_part(durable)}", durable=True
+            adopted: dict[str, str] = {}
+            dlq = await self._durable_queue(
+                channel,
+                f"{self.exchange}.deadletter.{queue_name_part(durable)}",
+                dead_letter_queue_arguments(kind),
+                adopted,
             )
             await dlq.bind(self.exchange, dead)
-            amqp_queue = await channel.declare_queue(
-                name,
-                durable=True,
-                arguments={
-                    "x-dead-letter-exchange": self.exchange,
-                    "x-dead-letter-routing-key": dead,
-                },
-            )
+            name = self.durable_queue(durable)
+            arguments = durable_queue_arguments(kind, self.exchange, dead, policy.max_attempts)
+            amqp_queue = await self._durable_queue(channel, name, arguments, adopted)
+            if adopted.get(name) == "x-queue-type":
+                kind = "classic"
+            if adopted:
+                _warn_adopted(durable, adopted)
         elif queue is not None:
             amqp_queue = await channel.declare_queue(
                 f"{self.exchange}.group.{queue_name_part(queue)}.{queue_name_part(topic)}",
@@ -362,28 +395,50 @@ class RabbitBroker(BaseBroker):
                 f"{self.exchange}.sub.{uuid.uuid4().hex}", exclusive=True, auto_delete=True
             )
         await amqp_queue.bind(self.exchange, key)
-        return amqp_queue
+        return amqp_queue, kind
+
+    async def _durable_queue(
+        self,
+        channel: AbstractRobustChannel,
+        name: str,
+        arguments: dict[str, Any],
+        adopted: dict[str, str],
+    ) -> aio_pika.abc.AbstractRobustQueue:
+        """Declare a durable queue, or adopt an existing one of that name whose type or
+        delivery limit differ (noted in ``adopted``: queue name -> the argument)."""
+        if self.queue_type == "quorum":
+            assert self._conn is not None
+            differs = await probe(self._conn, name, arguments)
+            if differs is not None:
+                adopted[name] = differs
+                return await channel.declare_queue(name, passive=True)
+        return await channel.declare_queue(name, durable=True, arguments=arguments)
 
     def durable_queue(self, durable: str) -> str:
         """The queue that holds a durable name's messages."""
         return f"{self.exchange}.durable.{queue_name_part(durable)}"
 
     async def declare_retry_queue(
-        self, channel: AbstractRobustChannel, durable: str, ms: int
+        self,
+        channel: AbstractRobustChannel,
+        durable: str,
+        ms: int,
+        queue_type: QueueType,
+        adopt: dict[int, bool],
     ) -> str:
-        """The queue where a failed durable message waits ``ms`` before going back."""
+        """The queue where a failed durable message waits ``ms`` before going back, of the
+        durable queue's type; ``adopt`` remembers, per delay, whether an existing queue of
+        another type is used as it is (probed once per subscription and delay)."""
         home = self.durable_queue(durable)
         name = f"{home}.retry.{ms}"
-        await channel.declare_queue(
-            name,
-            durable=True,
-            robust=False,
-            arguments={
-                "x-message-ttl": ms,
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": home,
-            },
-        )
+        arguments = retry_queue_arguments(queue_type, ms, home)
+        if queue_type == "quorum" and ms not in adopt:
+            assert self._conn is not None
+            adopt[ms] = await probe(self._conn, name, arguments) is not None
+        if adopt.get(ms):
+            await channel.declare_queue(name, passive=True, robust=False)
+        else:
+            await channel.declare_queue(name, durable=True, robust=False, arguments=arguments)
         return name
 
     def forget(self, sub: RabbitSubscription) -> None:
@@ -392,3 +447,25 @@ class RabbitBroker(BaseBroker):
     def translate(self, exc: Exception, doing: str) -> Exception:
         """A driver exception as eventkit's, saying what was being done (others unchanged)."""
         return translate(exc, doing, self._where, self.connect_timeout)
+
+
+def _warn_adopted(durable: str, adopted: dict[str, str]) -> None:
+    """One warning for a durable name whose existing queues eventkit uses as they are."""
+    names = ", ".join(sorted(adopted))
+    if DELIVERY_LIMIT_ARG in adopted.values() and "x-queue-type" not in adopted.values():
+        log.warning(
+            "durable %r keeps the delivery limit its quorum queue %s was declared with (another "
+            "max_attempts); eventkit's own max_attempts applies as set. To change the queue's: "
+            "drain it, delete it and subscribe again (docs/rabbitmq.md#durability)",
+            durable,
+            names,
+        )
+        return
+    log.warning(
+        "durable %r uses the existing classic queue(s) %s instead of quorum queues, which "
+        "survive node loss and fsync before confirming; to move: drain, delete and subscribe "
+        "again, or pass queue_type='classic' to keep classic queues "
+        "(docs/rabbitmq.md#migrating-durable-queues-to-quorum)",
+        durable,
+        names,
+    )

@@ -9,22 +9,27 @@ publishes and the other way round. eventkit keeps ``content-type`` as a header o
 :class:`~eventkit.wire.Message`; it is moved to and from the property here. The AMQP 1.0
 binding's ``cloudEvents_`` and ``cloudEvents:`` prefixes are accepted on input. The headers
 RabbitMQ adds (``x-death``, ``x-first-death-*``, ...) and this adapter's own
-(``x-eventkit-*``) never reach a handler; every other header passes through.
+(``x-eventkit-*``) never reach a handler; every other header passes through. A message
+RabbitMQ dead-lettered itself gains eventkit's dead-letter headers instead
+(:func:`broker_dead_letter`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ...wire import Headers
+from ...wire import DEAD_LETTER_REASON, DEAD_LETTER_TOPIC, Headers
 
 __all__ = [
     "ATTEMPT_HEADER",
+    "DELIVERY_COUNT_HEADER",
     "INTERNAL_PREFIXES",
     "TOPIC_HEADER",
     "binding_key",
+    "broker_dead_letter",
     "from_amqp",
     "queue_name_part",
     "to_amqp",
@@ -35,6 +40,9 @@ ATTEMPT_HEADER = "x-eventkit-attempt"
 
 TOPIC_HEADER = "x-eventkit-topic"
 """The original topic of a retried message, whose routing key becomes its queue's name."""
+
+DELIVERY_COUNT_HEADER = "x-delivery-count"
+"""A quorum queue's count of a message's earlier deliveries that were never settled."""
 
 INTERNAL_PREFIXES = (
     "x-eventkit-",
@@ -109,3 +117,32 @@ def queue_name_part(text: str) -> str:
     ``/``, which never occur in eventkit tokens, so two different patterns never share a name.
     """
     return text.translate(_NAME_SAFE)
+
+
+_RETRY_QUEUE = re.compile(r"\.retry\.[0-9]+$")
+
+
+def broker_dead_letter(table: Mapping[str, Any], headers: Headers) -> Headers:
+    """The dead-letter headers for a message RabbitMQ dead-lettered by itself.
+
+    eventkit's own dead letters carry the reason and topic; one that RabbitMQ dead-lettered
+    (a quorum queue's delivery limit, an operator policy's length limit or TTL) carries only
+    ``x-death``, whose latest entry gives both. Empty for eventkit's dead letters and for a
+    retry back from its retry queue (an expiry there is the backoff, not a death).
+    """
+    deaths = table.get("x-death")
+    if DEAD_LETTER_REASON in headers or not isinstance(deaths, list) or not deaths:
+        return {}
+    last = deaths[0]
+    if not isinstance(last, Mapping):
+        return {}
+    reason = _text(last.get("reason", "unknown"))
+    queue = _text(last.get("queue", ""))
+    if reason == "expired" and _RETRY_QUEUE.search(queue):
+        return {}
+    found: Headers = {DEAD_LETTER_REASON: f"RabbitMQ dead-lettered it from {queue}: {reason}"}
+    keys = last.get("routing-keys")
+    topic = table.get(TOPIC_HEADER) or (keys[0] if isinstance(keys, list) and keys else None)
+    if topic is not None:
+        found[DEAD_LETTER_TOPIC] = _text(topic)
+    return found

@@ -14,9 +14,13 @@ A plain subscription whose handler is marked :func:`~eventkit.brokers.base.inlin
 reply inbox, which only resolves a future) skips the workers: it consumes without acks and
 runs the handler as the delivery arrives, one hand-off and one frame less per reply.
 
-Counting attempts: classic queues do not count deliveries, so a retried copy carries its
-attempt number in the ``x-eventkit-attempt`` header, and a delivery RabbitMQ flags as
-redelivered (its consumer went away before acking) counts one more.
+Counting attempts: a retry is a new copy, so it carries its attempt number in the
+``x-eventkit-attempt`` header. Deliveries of one copy that were never settled (its consumer
+went away before acking) count too: a quorum queue counts them in ``x-delivery-count``; a
+classic queue only flags a redelivery, which counts one. A quorum queue also dead-letters a
+copy delivered more often than its ``x-delivery-limit`` (``_queues.delivery_limit``); that
+dead letter reaches the dead-letter topic with the reason RabbitMQ gave
+(``_headers.broker_dead_letter``).
 """
 
 from __future__ import annotations
@@ -35,11 +39,14 @@ from ...wire import DeadLetter, Message, dead_letter_topic, loggable
 from ..base import DeliveryPolicy, FailureLog, MessageHandler, is_inline, run_inline
 from ._headers import (
     ATTEMPT_HEADER,
+    DELIVERY_COUNT_HEADER,
     INTERNAL_PREFIXES,
     TOPIC_HEADER,
+    broker_dead_letter,
     from_amqp,
     to_amqp,
 )
+from ._queues import QueueType
 
 if TYPE_CHECKING:
     from ._broker import RabbitBroker
@@ -70,6 +77,7 @@ class RabbitSubscription:
         queue: str | None,
         durable: str | None,
         policy: DeliveryPolicy,
+        queue_type: QueueType = "classic",
     ) -> None:
         self.topic = topic
         self.queue = queue
@@ -79,6 +87,9 @@ class RabbitSubscription:
         self._amqp_queue = amqp_queue
         self._handler = handler
         self._policy = policy
+        self.queue_type = queue_type
+        """The durable queue's type as it is on RabbitMQ (its retry queues take it too)."""
+        self._adopt_retry: dict[int, bool] = {}
         self._shared = queue is not None or durable is not None
         self._buffer: deque[AbstractIncomingMessage] = deque()
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -171,7 +182,9 @@ class RabbitSubscription:
                 await broker.republish(copy, broker.exchange, dead.topic)
             else:
                 ms = round(self._policy.backoff(message.attempt) * 1000)
-                retry_queue = await broker.declare_retry_queue(self._channel, durable, ms)
+                retry_queue = await broker.declare_retry_queue(
+                    self._channel, durable, ms, self.queue_type, self._adopt_retry
+                )
                 table = {
                     k: v
                     for k, v in (incoming.headers or {}).items()
@@ -232,11 +245,19 @@ def _message(incoming: AbstractIncomingMessage) -> Message:
     raw = incoming.headers
     topic = raw.get(TOPIC_HEADER) if raw else None
     attempt = _int(raw.get(ATTEMPT_HEADER)) if raw else 1
+    count = raw.get(DELIVERY_COUNT_HEADER) if raw and incoming.redelivered else None
+    if count is not None:  # a quorum queue's count of this copy's earlier deliveries
+        attempt += _count(count)
+    elif incoming.redelivered:
+        attempt += 1
+    headers = from_amqp(raw, incoming.content_type)
+    if raw and "x-death" in raw:
+        headers.update(broker_dead_letter(raw, headers))
     return Message(
         _str(topic) if topic is not None else str(incoming.routing_key),
         incoming.body,
-        from_amqp(raw, incoming.content_type),
-        attempt + 1 if incoming.redelivered else attempt,
+        headers,
+        attempt,
     )
 
 
@@ -273,6 +294,13 @@ def _str(value: Any) -> str:
 
 
 def _int(value: Any) -> int:
+    try:
+        return max(1, int(_str(value)))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _count(value: Any) -> int:
     try:
         return max(1, int(_str(value)))
     except (TypeError, ValueError):
