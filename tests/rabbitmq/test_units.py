@@ -9,14 +9,18 @@ from pamqp.constants import DOMAIN_REGEX
 
 from eventkit.brokers import from_url
 from eventkit.brokers.rabbitmq import RabbitBroker
+from eventkit.brokers.rabbitmq._failover import split_hosts
 from eventkit.brokers.rabbitmq._headers import (
     ATTEMPT_HEADER,
+    TOPIC_HEADER,
     binding_key,
+    broker_dead_letter,
     from_amqp,
     queue_name_part,
     to_amqp,
 )
-from eventkit.wire import ConfigError, matches, redact
+from eventkit.brokers.rabbitmq._queues import durable_queue_arguments, retry_queue_arguments
+from eventkit.wire import DEAD_LETTER_REASON, DEAD_LETTER_TOPIC, ConfigError, matches, redact
 
 QUEUE_NAME = DOMAIN_REGEX["queue-name"]
 
@@ -128,3 +132,72 @@ def test_a_channel_closed_under_a_publish_is_a_connection_lost_while_the_link_is
     assert isinstance(lost, ConnectionLost)
     refused = publish_error(exc, "a.b", "127.0.0.1:5672", 10.0, link_up=True)
     assert isinstance(refused, PublishError) and not isinstance(refused, ConnectionLost)
+
+
+def test_queue_type_defaults_to_quorum_and_is_checked() -> None:
+    assert RabbitBroker().queue_type == "quorum"
+    assert RabbitBroker(queue_type="classic").queue_type == "classic"
+    assert RabbitBroker("amqp://h/?queue_type=classic").queue_type == "classic"
+    assert RabbitBroker("amqp://h/?queue_type=classic", queue_type="quorum").queue_type == "quorum"
+    with pytest.raises(ConfigError, match="'quorum' or 'classic'"):
+        RabbitBroker(queue_type="stream")
+    with pytest.raises(ConfigError, match="'quorum' or 'classic'"):
+        RabbitBroker("amqp://h/?queue_type=mirrored")
+
+
+def test_queue_type_leaves_the_url_for_aio_pika_and_the_redacted_settings_alone() -> None:
+    url = "amqp://u:secret@h:5672/v?heartbeat=30&queue_type=classic"
+    broker = from_url(url)
+    assert isinstance(broker, RabbitBroker)
+    assert broker._urls == ["amqp://u:secret@h:5672/v?heartbeat=30"]
+    assert redact(url) == "amqp://u:***@h:5672/v?heartbeat=30&queue_type=classic"
+    assert redact({"url": url, "queue_type": "classic"})["queue_type"] == "classic"
+
+
+def test_several_hosts_share_credentials_vhost_and_query() -> None:
+    assert split_hosts("amqp://u:p@a:1,b:2 , c/v?x=1") == [
+        "amqp://u:p@a:1/v?x=1",
+        "amqp://u:p@b:2/v?x=1",
+        "amqp://u:p@c/v?x=1",
+    ]
+    assert split_hosts("amqp://h/") == ["amqp://h/"]
+    with pytest.raises(ConfigError, match="empty host"):
+        RabbitBroker("amqp://u:secret@a:1,,b:2/")
+    with pytest.raises(ConfigError) as error:
+        RabbitBroker("amqp://u:secret@a:1,/")
+    assert "secret" not in str(error.value)
+
+
+def test_quorum_arguments_map_the_policy() -> None:
+    arguments = durable_queue_arguments("quorum", "ex", "eventkit.deadletter.d", 5)
+    assert arguments == {
+        "x-queue-type": "quorum",
+        "x-dead-letter-exchange": "ex",
+        "x-dead-letter-routing-key": "eventkit.deadletter.d",
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+        "x-delivery-limit": 5,
+    }
+    classic = durable_queue_arguments("classic", "ex", "eventkit.deadletter.d", 5)
+    assert classic == {
+        "x-dead-letter-exchange": "ex",
+        "x-dead-letter-routing-key": "eventkit.deadletter.d",
+    }
+    assert retry_queue_arguments("quorum", 50, "home")["x-queue-type"] == "quorum"
+    assert "x-queue-type" not in retry_queue_arguments("classic", 50, "home")
+    assert retry_queue_arguments("classic", 50, "home")["x-message-ttl"] == 50
+
+
+def test_a_message_rabbitmq_dead_lettered_gets_eventkits_dead_letter_headers() -> None:
+    limit = {"reason": "delivery_limit", "queue": "ex.durable.d", "routing-keys": ["a.b"]}
+    expired = {"reason": "expired", "queue": "ex.durable.d.retry.50", "routing-keys": ["q"]}
+    assert broker_dead_letter({"x-death": [limit, expired]}, {}) == {
+        DEAD_LETTER_REASON: "RabbitMQ dead-lettered it from ex.durable.d: delivery_limit",
+        DEAD_LETTER_TOPIC: "a.b",
+    }
+    retried = {"x-death": [limit, expired], TOPIC_HEADER: b"orig.topic"}
+    assert broker_dead_letter(retried, {})[DEAD_LETTER_TOPIC] == "orig.topic"
+    # a retry back from its retry queue is not a dead letter; eventkit's own keep their reason
+    assert broker_dead_letter({"x-death": [expired]}, {}) == {}
+    assert broker_dead_letter({"x-death": [limit]}, {DEAD_LETTER_REASON: "mine"}) == {}
+    assert broker_dead_letter({"x-death": "junk"}, {}) == {}

@@ -58,13 +58,13 @@ from ._errors import DRIVER_ERRORS, START_HINT, connect_error, publish_error, tr
 from ._failover import failover_connection, split_hosts
 from ._headers import binding_key, queue_name_part, to_amqp
 from ._queues import (
-    DELIVERY_LIMIT_ARG,
     QueueType,
     dead_letter_queue_arguments,
     durable_queue_arguments,
     probe,
     queue_type_of,
     retry_queue_arguments,
+    warn_adopted,
 )
 from ._subscription import RabbitSubscription
 
@@ -374,17 +374,20 @@ class RabbitBroker(BaseBroker):
             dlq = await self._durable_queue(
                 channel,
                 f"{self.exchange}.deadletter.{queue_name_part(durable)}",
-                dead_letter_queue_arguments(kind),
+                (dead_letter_queue_arguments(kind), dead_letter_queue_arguments("classic")),
                 adopted,
             )
             await dlq.bind(self.exchange, dead)
             name = self.durable_queue(durable)
-            arguments = durable_queue_arguments(kind, self.exchange, dead, policy.max_attempts)
+            arguments = (
+                durable_queue_arguments(kind, self.exchange, dead, policy.max_attempts),
+                durable_queue_arguments("classic", self.exchange, dead, policy.max_attempts),
+            )
             amqp_queue = await self._durable_queue(channel, name, arguments, adopted)
             if adopted.get(name) == "x-queue-type":
                 kind = "classic"
             if adopted:
-                _warn_adopted(durable, adopted)
+                warn_adopted(durable, adopted)
         elif queue is not None:
             amqp_queue = await channel.declare_queue(
                 f"{self.exchange}.group.{queue_name_part(queue)}.{queue_name_part(topic)}",
@@ -401,18 +404,20 @@ class RabbitBroker(BaseBroker):
         self,
         channel: AbstractRobustChannel,
         name: str,
-        arguments: dict[str, Any],
+        arguments: tuple[dict[str, Any], dict[str, Any]],
         adopted: dict[str, str],
     ) -> aio_pika.abc.AbstractRobustQueue:
-        """Declare a durable queue, or adopt an existing one of that name whose type or
-        delivery limit differ (noted in ``adopted``: queue name -> the argument)."""
+        """Declare a durable queue with the first ``arguments`` (the second are its classic
+        ones), or adopt an existing one of that name whose type or delivery limit differ
+        (noted in ``adopted``: queue name -> the argument)."""
+        wanted, classic = arguments
         if self.queue_type == "quorum":
             assert self._conn is not None
-            differs = await probe(self._conn, name, arguments)
+            differs = await probe(self._conn, name, wanted, classic)
             if differs is not None:
                 adopted[name] = differs
                 return await channel.declare_queue(name, passive=True)
-        return await channel.declare_queue(name, durable=True, arguments=arguments)
+        return await channel.declare_queue(name, durable=True, arguments=wanted)
 
     def durable_queue(self, durable: str) -> str:
         """The queue that holds a durable name's messages."""
@@ -434,7 +439,8 @@ class RabbitBroker(BaseBroker):
         arguments = retry_queue_arguments(queue_type, ms, home)
         if queue_type == "quorum" and ms not in adopt:
             assert self._conn is not None
-            adopt[ms] = await probe(self._conn, name, arguments) is not None
+            classic = retry_queue_arguments("classic", ms, home)
+            adopt[ms] = await probe(self._conn, name, arguments, classic) is not None
         if adopt.get(ms):
             await channel.declare_queue(name, passive=True, robust=False)
         else:
@@ -447,25 +453,3 @@ class RabbitBroker(BaseBroker):
     def translate(self, exc: Exception, doing: str) -> Exception:
         """A driver exception as eventkit's, saying what was being done (others unchanged)."""
         return translate(exc, doing, self._where, self.connect_timeout)
-
-
-def _warn_adopted(durable: str, adopted: dict[str, str]) -> None:
-    """One warning for a durable name whose existing queues eventkit uses as they are."""
-    names = ", ".join(sorted(adopted))
-    if DELIVERY_LIMIT_ARG in adopted.values() and "x-queue-type" not in adopted.values():
-        log.warning(
-            "durable %r keeps the delivery limit its quorum queue %s was declared with (another "
-            "max_attempts); eventkit's own max_attempts applies as set. To change the queue's: "
-            "drain it, delete it and subscribe again (docs/rabbitmq.md#durability)",
-            durable,
-            names,
-        )
-        return
-    log.warning(
-        "durable %r uses the existing classic queue(s) %s instead of quorum queues, which "
-        "survive node loss and fsync before confirming; to move: drain, delete and subscribe "
-        "again, or pass queue_type='classic' to keep classic queues "
-        "(docs/rabbitmq.md#migrating-durable-queues-to-quorum)",
-        durable,
-        names,
-    )

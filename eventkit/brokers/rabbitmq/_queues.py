@@ -7,14 +7,18 @@ publish survives a broker crash, an OS crash and the loss of a minority of nodes
 queues (``queue_type="classic"``) are lighter on a single node but promise neither.
 
 A durable name's queues were classic before eventkit declared quorum ones, and RabbitMQ
-refuses to redeclare a queue with another type (``PRECONDITION_FAILED``, which also closes the
-channel). :func:`probe` declares on a throwaway channel, so the refusal costs nothing but that
-channel, and says which argument differs; the subscription then adopts the queue as it is
-with a passive declare on its own, still open, channel.
+refuses to redeclare a queue with other arguments (``PRECONDITION_FAILED``, which also closes
+the channel). :func:`probe` declares on a throwaway channel, so a refusal costs nothing but
+that channel, and tells a classic queue (the refusal names ``x-queue-type``, or the queue
+accepts the classic arguments eventkit gave it before: RabbitMQ names the first argument
+that differs, not always the type) from a quorum one with another delivery limit; the
+subscription then adopts the queue as it is with a passive declare on its own, still open,
+channel.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, Literal
 
@@ -33,7 +37,10 @@ __all__ = [
     "probe",
     "queue_type_of",
     "retry_queue_arguments",
+    "warn_adopted",
 ]
+
+log = logging.getLogger("eventkit.broker.rabbitmq")
 
 QueueType = Literal["quorum", "classic"]
 QUEUE_TYPES: tuple[QueueType, ...] = ("quorum", "classic")
@@ -114,25 +121,64 @@ def _quorum_arguments() -> dict[str, Any]:
 
 
 async def probe(
-    connection: AbstractRobustConnection, name: str, arguments: dict[str, Any]
+    connection: AbstractRobustConnection,
+    name: str,
+    arguments: dict[str, Any],
+    classic: dict[str, Any],
 ) -> str | None:
     """Declare the durable queue ``name`` with ``arguments`` on a channel of its own.
 
     Returns None when the queue now exists as asked, or the argument (one of :data:`ADOPTED`)
-    in which an existing queue differs; any other refusal is raised.
+    in which an existing queue differs: ``x-queue-type`` for a classic queue with the
+    ``classic`` arguments. Any other refusal is raised.
     """
+    try:
+        await _declare(connection, name, arguments)
+    except amqp_errors.ChannelPreconditionFailed as exc:
+        found = _INEQUIVALENT.search(str(exc))
+        differs = found.group(1) if found is not None else None
+        if differs in ADOPTED:
+            return differs
+        try:
+            await _declare(connection, name, classic)
+        except amqp_errors.ChannelPreconditionFailed:
+            raise exc from None
+        return QUEUE_TYPE_ARG
+    return None
+
+
+async def _declare(
+    connection: AbstractRobustConnection, name: str, arguments: dict[str, Any]
+) -> None:
+    """Declare a durable queue on a throwaway channel (a refusal closes only that one)."""
     transport = connection.transport
     if transport is None:
         raise ConnectionError("the connection to RabbitMQ is being restored")
     channel = await transport.connection.channel()
     try:
         await channel.queue_declare(name, durable=True, arguments=arguments)
-    except amqp_errors.ChannelPreconditionFailed as exc:
-        found = _INEQUIVALENT.search(str(exc))
-        if found is not None and found.group(1) in ADOPTED:
-            return found.group(1)
-        raise
     finally:
         if not channel.is_closed:
             await channel.close()
-    return None
+
+
+def warn_adopted(durable: str, adopted: dict[str, str]) -> None:
+    """One warning for a durable name whose existing queues eventkit uses as they are."""
+    names = ", ".join(sorted(adopted))
+    if DELIVERY_LIMIT_ARG in adopted.values() and QUEUE_TYPE_ARG not in adopted.values():
+        log.warning(
+            "durable %r keeps the delivery limit its quorum queue %s was declared with (another "
+            "max_attempts); eventkit's own max_attempts applies as set. To change the queue's: "
+            "drain it, delete it and subscribe again (docs/rabbitmq.md#durability)",
+            durable,
+            names,
+        )
+        return
+    log.warning(
+        "durable %r uses the existing classic queue(s) %s instead of quorum queues, which "
+        "survive node loss and fsync before confirming; to move: drain, delete and subscribe "
+        "again, or pass queue_type='classic' to keep classic queues "
+        "(docs/rabbitmq.md#migrating-durable-queues-to-quorum)",
+        durable,
+        names,
+    )
