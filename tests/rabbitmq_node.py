@@ -15,7 +15,10 @@ A node has its own name (``eventkit-test-<hex>@localhost``), AMQP and Erlang dis
 ports, data and log folders, config, an empty plugin list (no management listener to clash
 with the shared node's) and an Erlang cookie. Nodes made from one :class:`RabbitHome` share
 the cookie, so they can form a cluster: ``await b.join(a)`` (``join_cluster``), and
-:func:`private_rabbitmq_cluster` starts N of them joined to the first.
+:func:`private_rabbitmq_cluster` starts N of them joined to the first, or, given a config
+file such as ``brokers/rabbitmq/cluster.conf``, lets them find each other by classic config
+peer discovery with that file's settings (its node names replaced by the private ones).
+``await node.kill()`` ends a node at once (SIGKILL), as a crash or a power cut would.
 
 Under ``CI`` a machine without ``rabbitmq-server`` fails the test (tests.servers).
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -40,7 +44,13 @@ from anyio.abc import Process
 
 from tests.servers import free_port, port_open, require_tool
 
-__all__ = ["RabbitHome", "RabbitNode", "private_rabbitmq", "private_rabbitmq_cluster"]
+__all__ = [
+    "RabbitHome",
+    "RabbitNode",
+    "cluster_config",
+    "private_rabbitmq",
+    "private_rabbitmq_cluster",
+]
 
 START_TIMEOUT = 120.0
 """Bound of a node's boot (a few seconds when the machine is quiet)."""
@@ -84,6 +94,8 @@ class RabbitNode:
     name: str
     amqp_port: int = field(default_factory=free_port)
     dist_port: int = field(default_factory=free_port)
+    config: str = ""
+    """More rabbitmq.conf lines, after the node's own listener."""
     _process: Process | None = field(default=None, repr=False)
     _output: IO[bytes] | None = field(default=None, repr=False)
 
@@ -126,7 +138,7 @@ class RabbitNode:
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
         # Not the machine's /etc/rabbitmq files: they name the shared node and its port.
         (self.folder / "rabbitmq.conf").write_text(
-            f"listeners.tcp.1 = 127.0.0.1:{self.amqp_port}\n"
+            f"listeners.tcp.1 = 127.0.0.1:{self.amqp_port}\n{self.config}"
         )
         (self.folder / "enabled_plugins").write_text("[].\n")
         (self.folder / "rabbitmq-env.conf").write_text("")
@@ -211,6 +223,20 @@ class RabbitNode:
         await self.ctl("start_app")
         await self._wait_serving(START_TIMEOUT)
 
+    async def kill(self) -> None:
+        """End the node at once with SIGKILL, as a crash would: no goodbye to its peers or
+        clients, nothing flushed that RabbitMQ did not already write."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        with anyio.CancelScope(shield=True):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+            if self._output is not None:
+                self._output.close()
+                self._output = None
+
     async def stop(self) -> None:
         """Stop the node (gracefully, else by killing its process group); idempotent."""
         process, self._process = self._process, None
@@ -233,10 +259,42 @@ class RabbitNode:
                     self._output = None
 
 
+_PEER_NODE = re.compile(r"^\s*cluster_formation\.classic_config\.nodes\.[^=]*=.*$", re.M)
+_PEER_BACKEND = re.compile(
+    r"^\s*cluster_formation\.peer_discovery_backend\s*=\s*classic_config\s*$", re.M
+)
+
+
+def cluster_config(template: str, nodenames: list[str]) -> str:
+    """``template`` (a rabbitmq.conf with classic config peer discovery) naming ``nodenames``
+    instead of its own nodes."""
+    if not _PEER_BACKEND.search(template) or not _PEER_NODE.search(template):
+        raise ValueError("the cluster config has no classic_config peer discovery with nodes")
+    kept = _PEER_NODE.sub("", template).rstrip("\n")
+    listed = "".join(
+        f"cluster_formation.classic_config.nodes.{i} = {name}\n"
+        for i, name in enumerate(nodenames, 1)
+    )
+    return f"{kept}\n{listed}"
+
+
+async def _start_all(nodes: list[RabbitNode]) -> None:
+    async with anyio.create_task_group() as tg:  # the boots overlap
+        for node in nodes:
+            tg.start_soon(node.start)
+
+
 @asynccontextmanager
-async def private_rabbitmq_cluster(size: int) -> AsyncIterator[list[RabbitNode]]:
-    """``size`` started nodes, the second and later joined to the first; all stopped and
-    their folder removed at the end."""
+async def private_rabbitmq_cluster(
+    size: int, *, config: Path | None = None
+) -> AsyncIterator[list[RabbitNode]]:
+    """``size`` started nodes of one cluster; all stopped and their folder removed at the end.
+
+    Without ``config`` the second and later nodes join the first (``join_cluster``). With it,
+    every node boots with that file's settings and finds the others by classic config peer
+    discovery: the first boots alone, the others then join it as they boot (nodes that all
+    boot at once could each form a cluster of their own).
+    """
     _tool_dir()  # a missing rabbitmq-server says so here, not from inside a task group
     root = Path(tempfile.mkdtemp(prefix="eventkit-rabbitmq-"))
     try:
@@ -245,11 +303,18 @@ async def private_rabbitmq_cluster(size: int) -> AsyncIterator[list[RabbitNode]]
             nodes = [home.node() for _ in range(size)]
             for node in nodes:
                 stack.push_async_callback(node.stop)
-            async with anyio.create_task_group() as tg:  # the boots overlap
+            if config is None:
+                await _start_all(nodes)
+                for node in nodes[1:]:
+                    await node.join(nodes[0])
+            else:
+                template = await anyio.Path(config).read_text()
+                text = cluster_config(template, [n.nodename for n in nodes])
                 for node in nodes:
-                    tg.start_soon(node.start)
-            for node in nodes[1:]:
-                await node.join(nodes[0])
+                    node.config = text
+                await nodes[0].start()
+                await _start_all(nodes[1:])
+                await nodes[0].ctl("await_online_nodes", str(size), timeout=START_TIMEOUT)
             yield nodes
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -3,14 +3,15 @@ and leaves nothing behind; the machine's shared node is never touched."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import aio_pika
 import anyio
 import pytest
 
-from tests.rabbitmq_node import private_rabbitmq, private_rabbitmq_cluster
+from tests.rabbitmq_node import cluster_config, private_rabbitmq, private_rabbitmq_cluster
 from tests.servers import port_open
-
-pytestmark = pytest.mark.anyio
 
 
 async def _publish_persistent(url: str, queue_name: str, body: bytes) -> None:
@@ -30,6 +31,7 @@ async def _get(url: str, queue_name: str) -> bytes | None:
         return None if incoming is None else incoming.body
 
 
+@pytest.mark.anyio
 async def test_a_private_node_restarts_with_its_durable_messages_and_is_gone_after() -> None:
     async with private_rabbitmq() as node:
         assert node.amqp_port != 5672
@@ -46,9 +48,23 @@ async def test_a_private_node_restarts_with_its_durable_messages_and_is_gone_aft
     assert not folder.exists()
 
 
+@pytest.mark.anyio
 async def test_nodes_of_one_home_form_a_cluster() -> None:
     async with private_rabbitmq_cluster(2) as (first, second):
         status = await first.ctl("cluster_status", "--formatter", "json")
         assert first.nodename in status and second.nodename in status
         await _publish_persistent(first.url, "shared", b"via the first node")
         assert await _get(second.url, "shared") == b"via the first node"
+
+
+def test_the_shipped_cluster_config_names_the_private_nodes() -> None:
+    template = (Path(__file__).parents[1] / "brokers" / "rabbitmq" / "cluster.conf").read_text()
+    text = cluster_config(template, ["a@localhost", "b@localhost"])
+    settings = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    assert all(re.fullmatch(r"[a-z_.0-9]+ = \S+", line) for line in settings), settings
+    assert "cluster_formation.peer_discovery_backend = classic_config" in settings
+    nodes = [line.split(" = ")[1] for line in settings if ".classic_config.nodes." in line]
+    assert nodes == ["a@localhost", "b@localhost"]
+    assert "rabbit@rabbit-1" not in text
+    with pytest.raises(ValueError, match="classic_config"):
+        cluster_config("heartbeat = 30\n", ["a@localhost"])

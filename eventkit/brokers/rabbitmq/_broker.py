@@ -22,6 +22,7 @@ URL's host list where it names several (``_failover``); publishes wait (up to
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import ssl
@@ -31,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aio_pika
+import aiormq.exceptions as amqp_errors
 import anyio
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 from aiormq.abc import DeliveredMessage
@@ -181,6 +183,7 @@ class RabbitBroker(BaseBroker):
         self._confirmed: AbstractRobustChannel | None = None
         self._fast: AbstractRobustChannel | None = None
         self._tasks = TaskHost("eventkit-rabbitmq-broker")
+        self._renewed = float("-inf")
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -292,9 +295,27 @@ class RabbitBroker(BaseBroker):
                 timeout=self.publish_timeout,
             )
         except DRIVER_ERRORS as exc:
+            if isinstance(exc, amqp_errors.DeliveryError):
+                await self._renew(channel)
             raise publish_error(
                 exc, key, self._where, self.publish_timeout, link_up=self.link_up
             ) from exc
+
+    async def _renew(self, channel: AbstractRobustChannel) -> None:
+        """Reopen a channel after a negative confirm (at most once a second).
+
+        A channel whose publish reached a quorum queue between two leaders (its node was
+        lost) goes on being refused by that queue after a new leader is elected (seen on
+        RabbitMQ 3.10); a new channel finds the new leader. Closing the driver's channel
+        makes the robust one reopen itself, with its exchange declared again.
+        """
+        now = anyio.current_time()
+        if now - self._renewed < 1.0:
+            return
+        self._renewed = now
+        with contextlib.suppress(*DRIVER_ERRORS):
+            underlay = await channel.get_underlay_channel()
+            await underlay.close()
 
     async def _wait_ready(self, channel: AbstractRobustChannel) -> None:
         """Wait for a robust channel to come back after a lost connection, within
