@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 import aio_pika
 import anyio
 import pytest
@@ -171,3 +173,17 @@ async def test_an_inline_handler_is_called_as_deliveries_arrive_without_acks(
         group = await broker.subscribe("inline.replies", inline(on_reply), queue="g")
         assert not group.inline
         await group.stop()
+
+
+async def test_a_url_with_several_hosts_uses_the_first_that_answers(exchange: str) -> None:
+    """A dead host first in the list: the broker connects to the next, and works there."""
+    parts = urlsplit(AMQP_URL)
+    hosts = f"127.0.0.1:{free_port()},{parts.hostname}:{parts.port or 5672}"
+    url = urlunsplit(parts._replace(netloc=f"{parts.username}:{parts.password}@{hosts}"))
+    got = Recorder("via the second host")
+    async with RabbitBroker(url, exchange=exchange, timeout=10) as broker:
+        await broker.subscribe("hosts.x", got, durable="hosts")
+        await settle(broker, broker)
+        await broker.publish(Message("hosts.x", b"1", {"x-id": "1"}))
+        await got.wait_ids(["1"])
+        assert broker.link_up
