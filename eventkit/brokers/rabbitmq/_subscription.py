@@ -247,7 +247,7 @@ def _message(incoming: AbstractIncomingMessage) -> Message:
     attempt = _int(raw.get(ATTEMPT_HEADER)) if raw else 1
     count = raw.get(DELIVERY_COUNT_HEADER) if raw and incoming.redelivered else None
     if count is not None:  # a quorum queue's count of this copy's earlier deliveries
-        attempt += _count(count)
+        attempt += _int(count)
     elif incoming.redelivered:
         attempt += 1
     headers = from_amqp(raw, incoming.content_type)
@@ -294,13 +294,6 @@ def _str(value: Any) -> str:
 
 
 def _int(value: Any) -> int:
-    try:
-        return max(1, int(_str(value)))
-    except (TypeError, ValueError):
-        return 1
-
-
-def _count(value: Any) -> int:
     try:
         return max(1, int(_str(value)))
     except (TypeError, ValueError):
