@@ -213,6 +213,7 @@ class HttpBroker(BaseBroker):
                 policy.backoff_initial,
                 policy.backoff_max,
                 stamp=time.time(),
+                backoff_steps=policy.backoff_steps,
             )
             self._membership.merge([], [spec])
             await self._outbox.save_durable(spec)
