@@ -78,5 +78,5 @@ def test_http_durable_specs_carry_the_steps_through_gossip() -> None:
     assert [again.backoff(n) for n in (1, 2, 3)] == [0.2, 2, 2]
     plain = DurableSpec("billing", "shop.orders").to_json()
     assert "backoff_steps" not in plain  # what an older peer reads as before
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="backoff_steps"):
         DurableSpec.from_json({**plain, "backoff_steps": []})
