@@ -1,0 +1,189 @@
+"""Delayed publishes on NATS: held in a JetStream stream, released when due.
+
+A delayed message waits in the stream ``eventkit-delayed`` (subjects ``eventkit.delayed.>``,
+file storage, removed once released) with its due time (wall clock, seconds since the epoch)
+in ``eventkit-deliver-at``. When it falls due, a releaser publishes it to its topic as an
+ordinary publish would (so core, queue and durable subscribers all get it), then acks it.
+Every NatsBroker that published a delayed message or holds a durable subscription runs a
+releaser; they share one durable consumer, so each message is released once (at least once:
+a releaser that dies between the publish and the ack releases it again, de-duplicated by
+JetStream for stored topics through the event id).
+
+Where the server has JetStream's message scheduler (nats-server 2.12+, ADR-51) the stream
+is made with ``allow_msg_schedules`` and a delayed message is a one-shot schedule
+(``Nats-Schedule: @at ...``) on a subject of its own, whose target is the due subject: the
+server holds it and produces it on ``eventkit.delayed.due.{topic}`` at its time. On older
+servers (or a stream made by one) the message goes to the due subject at once, and the
+releaser hands it back to the server with a ``nak`` delayed until it is due. Either way
+the releaser checks the due time before it releases, so nothing goes out early.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.nuid import NUID
+
+from ...wire import BrokerError, Message, event_id_of, loggable
+from ._compat import server_info
+from ._headers import from_nats
+from ._jetstream import js_publish
+from ._streams import _api
+
+if TYPE_CHECKING:
+    from ._broker import NatsBroker
+
+__all__ = ["DELIVER_AT", "DelayedRelease"]
+
+log = logging.getLogger("eventkit.broker.nats")
+
+STREAM = "eventkit-delayed"
+DELIVER_AT = "eventkit-deliver-at"
+_SCHEDULED = "eventkit.delayed.at."  # one subject per scheduled message (ADR-51 asks it)
+_DUE = "eventkit.delayed.due."
+_CONSUMER = "eventkit-release"
+_BATCH = 64
+_ACK_WAIT = 30.0
+_RETRY = 1.0  # seconds before a release that failed (the link down) is tried again
+_nuid = NUID()
+
+
+def scheduler_version(version: str) -> bool:
+    """Whether a nats-server of ``version`` has the message scheduler (2.12 and later)."""
+    try:
+        major, minor = (int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (2, 12)
+
+
+def schedule_at(due: float) -> str:
+    """The ``@at`` schedule for a wall-clock ``due`` time, rounded up to the whole second
+    (the scheduler's resolution), so that the server never produces it early."""
+    when = datetime.fromtimestamp(math.ceil(due), UTC)
+    return "@at " + when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class DelayedRelease:
+    """One broker's part in delayed publishes: the holding stream, and a releaser."""
+
+    def __init__(self, broker: NatsBroker) -> None:
+        self._broker = broker
+        self._ready = False
+        self._native = False
+        self._lock = anyio.Lock()
+
+    async def hold(self, message: Message, delay: float) -> None:
+        """Keep ``message`` in the stream until ``delay`` seconds from now (confirmed)."""
+        await self.start()
+        broker = self._broker
+        due = time.time() + delay
+        headers = dict(message.headers)
+        headers[DELIVER_AT] = repr(due)
+        msg_id = "delayed-" + (event_id_of(message) or _nuid.next().decode())
+        subject = _DUE + message.topic
+        if self._native:
+            headers["Nats-Schedule"] = schedule_at(due)
+            headers["Nats-Schedule-Target"] = subject
+            subject = _SCHEDULED + _nuid.next().decode()
+        timeout = broker.settings.publish_timeout
+        if not await js_publish(broker._client(), subject, message.body, headers, msg_id, timeout):
+            raise BrokerError(
+                f"JetStream stream {STREAM!r} is gone; the delayed message was not kept"
+            )
+
+    async def start(self) -> None:
+        """Make the stream and the shared consumer (once), and start releasing."""
+        if self._ready:
+            return
+        async with self._lock:
+            if self._ready:
+                return
+            broker = self._broker
+            nc = broker._client()
+            native = scheduler_version(str(server_info(nc).get("version", "")))
+            config: dict[str, Any] = {
+                "name": STREAM,
+                "subjects": ["eventkit.delayed.>"],
+                "retention": "workqueue",
+                "storage": "file",
+                "num_replicas": broker.settings.replicas,
+                "duplicate_window": 120 * 10**9,
+                "discard": "old",
+            }
+            if native:
+                config["allow_msg_schedules"] = True
+            resp = await _api(nc, f"STREAM.CREATE.{STREAM}", config)
+            if "error" in resp:  # made before (perhaps by an older server): take it as it is
+                resp = await _api(nc, f"STREAM.INFO.{STREAM}")
+                if "error" in resp:
+                    raise BrokerError(f"JetStream refused stream {STREAM!r}: {resp['error']}")
+            self._native = native and bool(resp["config"].get("allow_msg_schedules"))
+            js = nc.jetstream()
+            sub = await js.pull_subscribe(
+                _DUE + ">",
+                durable=_CONSUMER,
+                stream=STREAM,
+                config=ConsumerConfig(
+                    ack_policy=AckPolicy.EXPLICIT,
+                    deliver_policy=DeliverPolicy.ALL,
+                    ack_wait=_ACK_WAIT,
+                    max_deliver=-1,
+                    max_ack_pending=10_000,
+                ),
+            )
+            broker._tasks.start_soon(self._release_loop, sub)
+            self._ready = True
+
+    async def _release_loop(self, sub: Any) -> None:
+        broker = self._broker
+        try:
+            while not broker.closed:
+                try:
+                    msgs = await sub.fetch(_BATCH, timeout=5.0)
+                except (NatsError, TimeoutError):
+                    if broker.closed:
+                        return
+                    await anyio.sleep(0.05)  # nothing due yet, or the link is down
+                    continue
+                for msg in msgs:
+                    await self._release(msg)
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(1.0):
+                try:
+                    await sub.unsubscribe()
+                except NatsError as exc:
+                    log.debug("releaser unsubscribe: %s", exc)
+
+    async def _release(self, msg: Msg) -> None:
+        """Publish ``msg`` to its topic if it is due; else hand it back until it is."""
+        headers = from_nats(dict(msg.headers or {}))
+        try:
+            due = float(headers.pop(DELIVER_AT, "0"))
+        except ValueError:
+            due = 0.0
+        left = due - time.time()
+        try:
+            if left > 0:
+                await msg.nak(delay=left)
+                return
+            topic = msg.subject[len(_DUE) :]
+            await self._broker.publish(Message(topic, msg.data, headers))
+            await msg.ack()
+        except Exception as exc:  # the link is down, or the topic refused: try again later
+            log.warning(
+                "could not release a delayed message to %s: %s",
+                loggable(msg.subject[len(_DUE) :]),
+                loggable(exc, quote=False),
+            )
+            with contextlib.suppress(NatsError):  # else redelivered after ack_wait
+                await msg.nak(delay=_RETRY)
