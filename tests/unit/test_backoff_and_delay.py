@@ -9,7 +9,9 @@ import pytest
 from eventkit import DeliveryPolicy, Event, Service
 from eventkit.brokers.base import backoff_steps, delay_seconds
 from eventkit.brokers.http._gossip import DurableSpec
-from eventkit.wire import ConfigError
+from eventkit.brokers.nats._delay import schedule_at, scheduler_version
+from eventkit.brokers.rabbitmq._delay import delay_ms
+from eventkit.wire import ConfigError, UnsupportedFeature
 
 
 def test_steps_give_the_nth_delay_then_repeat_the_last() -> None:
@@ -80,3 +82,31 @@ def test_http_durable_specs_carry_the_steps_through_gossip() -> None:
     assert "backoff_steps" not in plain  # what an older peer reads as before
     with pytest.raises(ValueError, match="backoff_steps"):
         DurableSpec.from_json({**plain, "backoff_steps": []})
+
+
+def test_nats_uses_the_scheduler_from_2_12() -> None:
+    assert scheduler_version("2.12.0") and scheduler_version("2.15.1")
+    assert not scheduler_version("2.9.10") and not scheduler_version("2.11.9")
+    assert not scheduler_version("") and not scheduler_version("dev")
+
+
+def test_nats_schedules_round_up_to_the_second() -> None:
+    assert schedule_at(1_700_000_000.0) == "@at 2023-11-14T22:13:20Z"
+    assert schedule_at(1_700_000_000.001) == "@at 2023-11-14T22:13:21Z"  # never early
+
+
+def test_rabbitmq_delays_round_up_to_two_significant_digits() -> None:
+    assert [delay_ms(s) for s in (0.0, 0.07, 0.099, 1.234, 1.3, 12.345)] == [
+        0,
+        70,
+        99,
+        1300,
+        1300,
+        13000,
+    ]
+    assert delay_ms(40 * 86400) >= 40 * 86400 * 1000
+
+
+def test_rabbitmq_refuses_a_delay_past_what_a_ttl_holds() -> None:
+    with pytest.raises(UnsupportedFeature, match="days"):
+        delay_ms(60 * 86400)

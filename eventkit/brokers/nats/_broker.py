@@ -416,7 +416,7 @@ class NatsBroker(BaseBroker):
         sub: NatsSubscription | DurableSubscription
         if durable is not None:
             await self._ensure_dead_letters()
-            await self._delayed.start()  # a durable's service also releases delayed messages
+            await self._delayed.serve()  # a durable's service also releases delayed messages
             sub = DurableSubscription(self, topic, durable, guarded(handler), policy)
         else:
             sub = NatsSubscription(self, topic, queue, guarded(handler), policy)

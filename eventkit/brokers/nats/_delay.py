@@ -101,6 +101,15 @@ class DelayedRelease:
                 f"JetStream stream {STREAM!r} is gone; the delayed message was not kept"
             )
 
+    async def serve(self) -> None:
+        """Release delayed messages from this broker too (a durable subscriber's service
+        lives long): best effort, so that a server refusing the stream (permissions) only
+        costs delayed publishes, never the durable subscription."""
+        try:
+            await self.start()
+        except Exception as exc:
+            log.warning("this broker cannot release delayed messages: %s", exc)
+
     async def start(self) -> None:
         """Make the stream and the shared consumer (once), and start releasing."""
         if self._ready:
@@ -150,10 +159,13 @@ class DelayedRelease:
             while not broker.closed:
                 try:
                     msgs = await sub.fetch(_BATCH, timeout=5.0)
-                except (NatsError, TimeoutError):
+                except TimeoutError:  # nothing came: ask again
+                    continue
+                except NatsError as exc:  # the link is down, or the consumer went away
                     if broker.closed:
                         return
-                    await anyio.sleep(0.05)  # nothing due yet, or the link is down
+                    log.debug("delayed messages: fetch failed: %s", exc)
+                    await anyio.sleep(_RETRY)
                     continue
                 for msg in msgs:
                     await self._release(msg)

@@ -44,7 +44,7 @@ _REDECLARE = 60.0  # seconds a declared delay queue is taken as there (it lives 
 def delay_ms(seconds: float) -> int:
     """``seconds`` as the delay queue's TTL: milliseconds rounded up to two significant
     digits (never shorter than asked). Raises UnsupportedFeature past the longest TTL."""
-    ms = math.ceil(seconds * 1000)
+    ms = math.ceil(round(seconds * 1000, 6))  # 0.07 s is 70 ms, not 71
     if ms > MAX_DELAY_MS:
         raise UnsupportedFeature(
             f"RabbitMQ holds a delayed message at most {MAX_DELAY_MS // 86_400_000} days "
