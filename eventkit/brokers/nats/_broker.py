@@ -59,6 +59,7 @@ from ..base import (
     ServiceDescription,
     Subscription,
     guarded,
+    is_inline,
 )
 from ._compat import remove_sub, require, server_info, sid
 from ._config import NatsSettings, parse_settings
@@ -174,6 +175,9 @@ class NatsBroker(BaseBroker):
             delay=durable,  # held in JetStream (._delay)
             delay_kept=durable,
         )
+
+    async def _closing(self) -> None:
+        await self._delayed.stop()
 
     async def _shutdown(self) -> None:
         nc = self._nc
@@ -416,7 +420,6 @@ class NatsBroker(BaseBroker):
         sub: NatsSubscription | DurableSubscription
         if durable is not None:
             await self._ensure_dead_letters()
-            await self._delayed.serve()  # a durable's service also releases delayed messages
             sub = DurableSubscription(self, topic, durable, guarded(handler), policy)
         else:
             sub = NatsSubscription(self, topic, queue, guarded(handler), policy)
@@ -427,6 +430,8 @@ class NatsBroker(BaseBroker):
         self._track(sub)
         if durable is not None:
             self._forget_uncaptured()
+        if self.capabilities.durable and not is_inline(handler):
+            self._delayed.serve_soon()  # a subscriber's process also releases delayed messages
         return sub
 
     async def advertise(self, service: ServiceDescription) -> Subscription:

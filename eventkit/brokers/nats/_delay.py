@@ -4,10 +4,11 @@ A delayed message waits in the stream ``eventkit-delayed`` (subjects ``eventkit.
 file storage, removed once released) with its due time (wall clock, seconds since the epoch)
 in ``eventkit-deliver-at``. When it falls due, a releaser publishes it to its topic as an
 ordinary publish would (so core, queue and durable subscribers all get it), then acks it.
-Every NatsBroker that published a delayed message or holds a durable subscription runs a
-releaser; they share one durable consumer, so each message is released once (at least once:
-a releaser that dies between the publish and the ack releases it again, de-duplicated by
-JetStream for stored topics through the event id).
+Every NatsBroker that published a delayed message or subscribed (but for an RPC reply inbox)
+runs a releaser, so every service does; they share one durable consumer, so each message is
+released once (at least once: a releaser that dies between the publish and the ack releases
+it again, de-duplicated by JetStream for stored topics through the event id). A message
+that falls due while no eventkit process is connected goes out when one connects.
 
 Where the server has JetStream's message scheduler (nats-server 2.12+, ADR-51) the stream
 is made with ``allow_msg_schedules`` and a delayed message is a one-shot schedule
@@ -52,7 +53,8 @@ _SCHEDULED = "eventkit.delayed.at."  # one subject per scheduled message (ADR-51
 _DUE = "eventkit.delayed.due."
 _CONSUMER = "eventkit-release"
 _BATCH = 64
-_ACK_WAIT = 30.0
+_FETCH = 5.0  # seconds a fetch waits for something due
+_ACK_WAIT = 5.0  # a releaser that died holding a message: released by another after this
 _RETRY = 1.0  # seconds before a release that failed (the link down) is tried again
 _nuid = NUID()
 
@@ -80,7 +82,11 @@ class DelayedRelease:
         self._broker = broker
         self._ready = False
         self._native = False
-        self._lock = anyio.Lock()
+        self._lock: anyio.Lock | None = None  # made in the loop (the broker is made outside)
+        self._stopping = False
+        self._serving = False
+        self._fetching: anyio.CancelScope | None = None  # stop() cancels a waiting fetch
+        self._done: anyio.Event | None = None  # set when the releaser has stopped
 
     async def hold(self, message: Message, delay: float) -> None:
         """Keep ``message`` in the stream until ``delay`` seconds from now (confirmed)."""
@@ -101,21 +107,29 @@ class DelayedRelease:
                 f"JetStream stream {STREAM!r} is gone; the delayed message was not kept"
             )
 
-    async def serve(self) -> None:
-        """Release delayed messages from this broker too (a durable subscriber's service
-        lives long): best effort, so that a server refusing the stream (permissions) only
-        costs delayed publishes, never the durable subscription."""
+    def serve_soon(self) -> None:
+        """Release delayed messages from this broker too, starting in the background (a
+        subscriber's process usually lives long). Best effort: a server that refuses the
+        stream (permissions) costs delayed publishes only, never the subscription."""
+        if not self._serving:
+            self._serving = True
+            self._broker._tasks.start_soon(self._serve)
+
+    async def _serve(self) -> None:
         try:
             await self.start()
         except Exception as exc:
-            log.warning("this broker cannot release delayed messages: %s", exc)
+            if not self._broker.closed:
+                log.warning("this broker cannot release delayed messages: %s", exc)
 
     async def start(self) -> None:
         """Make the stream and the shared consumer (once), and start releasing."""
-        if self._ready:
+        if self._ready or self._stopping:
             return
+        if self._lock is None:
+            self._lock = anyio.Lock()
         async with self._lock:
-            if self._ready:
+            if self._ready or self._stopping:
                 return
             broker = self._broker
             nc = broker._client()
@@ -150,24 +164,29 @@ class DelayedRelease:
                     max_ack_pending=10_000,
                 ),
             )
-            broker._tasks.start_soon(self._release_loop, sub)
+            if self._stopping:  # the broker began closing meanwhile
+                await sub.unsubscribe()
+                return
+            self._done = anyio.Event()
+            broker._tasks.start_soon(self._release_loop, sub, self._done)
             self._ready = True
 
-    async def _release_loop(self, sub: Any) -> None:
-        broker = self._broker
+    async def _release_loop(self, sub: Any, done: anyio.Event) -> None:
         try:
-            while not broker.closed:
-                try:
-                    msgs = await sub.fetch(_BATCH, timeout=5.0)
-                except TimeoutError:  # nothing came: ask again
-                    continue
-                except NatsError as exc:  # the link is down, or the consumer went away
-                    if broker.closed:
-                        return
-                    log.debug("delayed messages: fetch failed: %s", exc)
-                    await anyio.sleep(_RETRY)
-                    continue
-                for msg in msgs:
+            while True:
+                self._fetching = scope = anyio.CancelScope()  # a scope is entered once
+                if self._stopping:
+                    break
+                msgs: list[Msg] = []
+                with scope:
+                    try:
+                        msgs = await sub.fetch(_BATCH, timeout=_FETCH)
+                    except TimeoutError:  # nothing came: ask again
+                        pass
+                    except NatsError as exc:  # the link is down, or the consumer went away
+                        log.debug("delayed messages: fetch failed: %s", exc)
+                        await anyio.sleep(_RETRY)
+                for msg in msgs:  # outside the scope: a stop lets them finish
                     await self._release(msg)
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(1.0):
@@ -175,6 +194,16 @@ class DelayedRelease:
                     await sub.unsubscribe()
                 except NatsError as exc:
                     log.debug("releaser unsubscribe: %s", exc)
+            done.set()
+
+    async def stop(self) -> None:
+        """Stop releasing while the connection is still up (the broker is closing): what
+        this releaser holds is released or handed back first, not left to ``ack_wait``."""
+        self._stopping = True
+        if self._fetching is not None:
+            self._fetching.cancel()
+        if self._done is not None:
+            await self._done.wait()
 
     async def _release(self, msg: Msg) -> None:
         """Publish ``msg`` to its topic if it is due; else hand it back until it is."""
@@ -192,7 +221,7 @@ class DelayedRelease:
             await self._broker.publish(Message(topic, msg.data, headers))
             await msg.ack()
         except Exception as exc:  # the link is down, or the topic refused: try again later
-            log.warning(
+            (log.debug if self._broker.closed else log.warning)(
                 "could not release a delayed message to %s: %s",
                 loggable(msg.subject[len(_DUE) :]),
                 loggable(exc, quote=False),
