@@ -467,8 +467,8 @@ class MemoryBroker(BaseBroker):
 
     async def join(self, timeout: float = 10.0) -> None:
         """Wait until every message on this bus has been handled, including the messages
-        that handlers publish meanwhile and pending redeliveries. For tests: publish, join,
-        then assert. Raises TimeoutError after ``timeout`` seconds."""
+        that handlers publish meanwhile, pending redeliveries and delayed publishes. For
+        tests: publish, join, then assert. Raises TimeoutError after ``timeout`` seconds."""
         with anyio.fail_after(timeout):
             quiet = 0
             while quiet < 3:  # idle across a few scheduler passes: woken workers have run
