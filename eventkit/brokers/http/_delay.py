@@ -11,12 +11,13 @@ first (``Capabilities.delay_kept`` is False).
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING
 
 import anyio
 
-from ...wire import Message
+from ...wire import Message, loggable
 from ._wire import encode_headers
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["DELIVER_AT", "hold", "take_due"]
 
 DELIVER_AT = "eventkit-deliver-at"
+log = logging.getLogger("eventkit.broker.http")
 
 
 def take_due(message: Message) -> float:
@@ -57,4 +59,11 @@ async def _later(broker: HttpBroker, message: Message, delay: float) -> None:
     if sender is None or broker.closed:
         return
     route = broker.membership.route(message.topic)  # who matches now; durables had theirs
-    await sender.send(message, route, encode_headers(message))
+    try:
+        await sender.send(message, route, encode_headers(message))
+    except Exception as exc:  # a task of the broker's: a failure here must not end the broker
+        log.warning(
+            "delayed message to %s not sent: %s",
+            loggable(message.topic),
+            loggable(exc, quote=False),
+        )

@@ -183,7 +183,7 @@ class DelayedRelease:
                         msgs = await sub.fetch(_BATCH, timeout=_FETCH)
                     except TimeoutError:  # nothing came: ask again
                         pass
-                    except NatsError as exc:  # the link is down, or the consumer went away
+                    except Exception as exc:  # the link is down, or the consumer went away
                         log.debug("delayed messages: fetch failed: %s", exc)
                         await anyio.sleep(_RETRY)
                 for msg in msgs:  # outside the scope: a stop lets them finish
