@@ -19,13 +19,20 @@ from ..wire import ConfigError, Message
 __all__ = ["DelayedPublisher", "Timers", "backoff_steps", "delay_seconds"]
 
 
+MAX_STEPS = 100
+"""Backoff steps at most (they travel in the HTTP broker's gossip)."""
+
+
 def backoff_steps(steps: Iterable[float]) -> tuple[float, ...]:
-    """``steps`` as a tuple of seconds, checked: at least one, each finite and >= 0."""
+    """``steps`` as a tuple of seconds, checked: 1 to 100 of them, each finite and >= 0."""
     if isinstance(steps, str | bytes):
         raise ConfigError(f"backoff must be a list of seconds, such as [0.1, 1, 5], got {steps!r}")
     out = tuple(float(step) for step in steps)
-    if not out:
-        raise ConfigError("backoff must list at least one delay in seconds, such as [0.1, 1, 5]")
+    if not 0 < len(out) <= MAX_STEPS:
+        raise ConfigError(
+            f"backoff must list 1 to {MAX_STEPS} delays in seconds, such as [0.1, 1, 5] "
+            f"(the last one repeats), got {len(out)}"
+        )
     for step in out:
         if not math.isfinite(step) or step < 0:
             raise ConfigError(f"backoff delays must be finite seconds >= 0, got {step!r}")

@@ -30,7 +30,9 @@ def test_steps_override_the_exponential_fields() -> None:
     assert policy.backoff(1) == policy.backoff(7) == 0.5
 
 
-@pytest.mark.parametrize("steps", [[], [-1.0], [0.1, float("nan")], [float("inf")], "1,2"])
+@pytest.mark.parametrize(
+    "steps", [[], [-1.0], [0.1, float("nan")], [float("inf")], "1,2", [0.1] * 101]
+)
 def test_bad_steps_are_refused(steps: object) -> None:
     with pytest.raises(ConfigError):
         DeliveryPolicy(backoff_steps=steps)  # type: ignore[arg-type]
