@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import uuid
+from subprocess import DEVNULL
 
+import anyio
 import pytest
 
+from eventkit import Client
 from eventkit.brokers.nats import EmbeddedNats, NatsBroker
 from eventkit.brokers.nats._delay import STREAM, scheduler_version
-from eventkit.wire import Message
-from tests.servers import require_server
+from eventkit.brokers.nats._embedded import nats_server_executable
+from eventkit.wire import Message, UnsupportedFeature
+from tests.servers import free_port, port_open, require_server
 
 pytestmark = pytest.mark.anyio
 
@@ -52,3 +56,26 @@ async def test_the_message_scheduler_holds_them_where_the_server_has_it(
 async def test_the_machines_server_holds_them_by_its_own_means() -> None:
     require_server("127.0.0.1", 4222, "NATS (nats-server -js)")
     await _check("nats://127.0.0.1:4222")
+
+
+async def test_a_server_without_jetstream_cannot_hold_them() -> None:
+    """Core NATS keeps nothing: a delayed publish there is UnsupportedFeature, from the
+    broker and from the client, and the capability says so beforehand."""
+    port = free_port()
+    command = [nats_server_executable(), "-a", "127.0.0.1", "-p", str(port)]
+    server = await anyio.open_process(command, stdout=DEVNULL, stderr=DEVNULL)
+    try:
+        with anyio.fail_after(10):
+            while not port_open("127.0.0.1", port, timeout=0.2):
+                await anyio.sleep(0.05)
+        async with NatsBroker(f"nats://127.0.0.1:{port}") as broker:
+            assert not broker.capabilities.delay
+            with pytest.raises(UnsupportedFeature, match="delay"):
+                await broker.publish_later(Message("a.b", b""), 1.0)
+            async with Client(broker, owns_broker=False) as kit:
+                with pytest.raises(UnsupportedFeature, match="delay"):
+                    await kit.publish("a.b", {}, delay=1.0)
+    finally:
+        server.terminate()
+        with anyio.fail_after(10):
+            await server.wait()
