@@ -36,6 +36,7 @@ __all__ = [
     "BaseBroker",
     "Broker",
     "Capabilities",
+    "DelayedPublisher",
     "DeliveryPolicy",
     "EndpointDescription",
     "FailureLog",
@@ -45,7 +46,10 @@ __all__ = [
     "ServiceDescription",
     "ServiceFinder",
     "Subscription",
+    "Timers",
+    "backoff_steps",
     "being_cancelled",
+    "delay_seconds",
     "guarded",
     "inline",
     "is_inline",
@@ -54,6 +58,7 @@ __all__ = [
     "stop_all",
 ]
 
+from ._delay import DelayedPublisher, Timers, backoff_steps, delay_seconds
 from ._delivery import (
     FailureLog,
     being_cancelled,
@@ -105,13 +110,15 @@ class DeliveryPolicy:
     order, more lets slow handlers overlap (order is then not promised). It also bounds what a
     broker prefetches. ``max_attempts``: deliveries of one durable message before it is
     dead-lettered. A failed durable message is retried after ``backoff_initial`` seconds,
-    doubling up to ``backoff_max``.
+    doubling up to ``backoff_max``; or, with ``backoff_steps`` (a list of seconds, such as
+    ``(0.1, 1, 5)``), after the n-th step for the n-th failure, the last one repeated.
     """
 
     max_in_flight: int = 1
     max_attempts: int = 5
     backoff_initial: float = 0.05
     backoff_max: float = 5.0
+    backoff_steps: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.max_in_flight < 1:
@@ -120,9 +127,14 @@ class DeliveryPolicy:
             raise ConfigError(f"max_attempts must be at least 1, got {self.max_attempts}")
         if self.backoff_initial < 0 or self.backoff_max < self.backoff_initial:
             raise ConfigError("backoff must satisfy 0 <= backoff_initial <= backoff_max")
+        if self.backoff_steps is not None:
+            object.__setattr__(self, "backoff_steps", backoff_steps(self.backoff_steps))
 
     def backoff(self, attempt: int) -> float:
         """Delay before redelivering after failed delivery number ``attempt`` (1-based)."""
+        steps = self.backoff_steps
+        if steps is not None:
+            return steps[min(attempt, len(steps)) - 1]
         return float(min(self.backoff_max, self.backoff_initial * (2 ** (attempt - 1))))
 
 
@@ -146,6 +158,13 @@ class Capabilities:
     """Events go in CloudEvents structured mode unless the publisher says otherwise: the
     broker's binding carries the JSON event format as the whole body (NATS). Either mode is
     read on every broker."""
+    delay: bool = False
+    """``publish_later`` is honoured (the broker is a :class:`DelayedPublisher`): a delayed
+    message reaches the subscriptions matching when it falls due, never earlier."""
+    delay_kept: bool = False
+    """Delayed messages wait on the broker's server, so they outlive the publishing process
+    (and a server restart, as its storage does); False: they wait in the publisher's process
+    and are lost when it exits."""
 
 
 @runtime_checkable
@@ -425,6 +444,19 @@ class BaseBroker:
                 f"message body of {len(message.body)} bytes on {message.topic!r} exceeds this "
                 f"broker's limit of {limit} bytes; nothing was sent"
             )
+
+    def check_delay(self, message: Message, delay: float) -> float:
+        """``delay`` checked (seconds >= 0); refuses a delayed publish the broker cannot
+        honour: none at all, or a request (its caller waits for the reply now)."""
+        if not self.capabilities.delay:
+            raise UnsupportedFeature(f"{type(self).__name__} cannot hold a message (delay=)")
+        if REPLY_TO in message.headers:
+            raise UnsupportedFeature(
+                f"a request to {message.topic!r} cannot be delayed: its caller waits for the "
+                "reply now; publish an event instead"
+            )
+        self.check_publish(message)
+        return delay_seconds(delay)
 
     async def __aenter__(self) -> Self:
         await self.connect()

@@ -7,7 +7,8 @@ draining close) so code tested on it behaves the same on NATS or RabbitMQ.
 Brokers with the same URL share one in-process bus (a *hub*): a service and a client made
 from ``memory://`` in the same process see each other, while ``memory://other`` is a separate
 bus. Durable queues live in the hub, like on a broker server, so they outlive a broker that
-closes and are delivered to the next subscriber of the same durable name.
+closes and are delivered to the next subscriber of the same durable name. Delayed messages
+(``publish_later``) wait on the hub's timers: they outlive the broker, not the process.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import dataclasses
 import logging
 from collections import deque
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,6 +40,7 @@ from .base import (
     DeliveryPolicy,
     FailureLog,
     MessageHandler,
+    Timers,
     being_cancelled,
     is_inline,
     no_responders_reply,
@@ -66,20 +69,16 @@ class _Channel:
     rather than an anyio memory stream because a worker that stops while waiting must never
     swallow an item (a cancelled ``receive`` can).
 
-    The queue holds each message as its four fields in a row (topic, body, headers, attempt),
-    not as a Message: strings, bytes and a dict of strings are not tracked by the cyclic
-    garbage collector, while every Message (or tuple holding a dict) is, and a backlog of
-    them would be walked by each full collection (about a fifth of the time of a publish
-    with 100,000 queued). The Message is made when a worker takes the message.
+    The queue holds each message as its four fields in a row (topic, body, headers, attempt):
+    unlike a Message, these are not tracked by the cyclic garbage collector, which would walk
+    a backlog at each full collection (a fifth of a publish's time with 100,000 queued).
     """
 
     __slots__ = ("consumers", "inline", "items", "pattern", "seq", "shared", "tokens", "waiters")
 
     def __init__(self, pattern: str, *, shared: bool, seq: int = 0) -> None:
-        self.pattern = pattern
-        self.shared = shared
+        self.pattern, self.shared, self.tokens = pattern, shared, tuple(pattern.split("."))
         self.seq = seq  # subscription order: matching channels are filled in this order
-        self.tokens = tuple(pattern.split("."))
         self.consumers = 0
         self.items: deque[Any] = deque()  # topic, body, headers, attempt; topic, body...
         self.waiters: deque[asyncio.Future[None]] = deque()
@@ -131,6 +130,7 @@ class _Hub:
         self.cache: dict[str, list[_Channel]] = {}
         self.in_flight = 0
         self.timers = 0
+        self.held = Timers()  # delayed publishes
         self._seq = 0
 
     @property
@@ -141,7 +141,7 @@ class _Hub:
 
     def idle(self) -> bool:
         """Nothing is being handled, waiting for a retry, or queued for a live subscriber."""
-        if self.in_flight or self.timers:
+        if self.in_flight or self.timers or self.held.pending():
             return False
         return not any(ch.items for _, ch in self.routes if ch.consumers)
 
@@ -348,9 +348,7 @@ class MemorySubscription:
 class MemoryBroker(BaseBroker):
     """An in-process broker. ``memory://`` is the default bus; ``memory://name`` another one."""
 
-    capabilities = Capabilities(
-        queue_groups=True, durable=True, ordered=True, max_payload=None, no_responders=True
-    )
+    capabilities = Capabilities(no_responders=True, delay=True)
 
     def __init__(
         self,
@@ -401,6 +399,14 @@ class MemoryBroker(BaseBroker):
             channels = hub.lookup(topic)
         if not hub.route(message, channels) and (notice := no_responders_reply(message)):
             hub.route(notice)
+
+    async def publish_later(self, message: Message, delay: float) -> None:
+        """Route ``message`` after ``delay`` seconds (see DelayedPublisher), from the hub."""
+        self.check_open("publish")
+        if not (delay := self.check_delay(message, delay)):
+            return await self.publish(message)
+        kept = Message(message.topic, bytes(message.body), message.headers.copy())
+        self._hub.held.call_later(delay, partial(self._hub.route, kept))
 
     async def subscribe(
         self,
@@ -461,8 +467,8 @@ class MemoryBroker(BaseBroker):
 
     async def join(self, timeout: float = 10.0) -> None:
         """Wait until every message on this bus has been handled, including the messages
-        that handlers publish meanwhile and pending redeliveries. For tests: publish, join,
-        then assert. Raises TimeoutError after ``timeout`` seconds."""
+        that handlers publish meanwhile, pending redeliveries and delayed publishes. For
+        tests: publish, join, then assert. Raises TimeoutError after ``timeout`` seconds."""
         with anyio.fail_after(timeout):
             quiet = 0
             while quiet < 3:  # idle across a few scheduler passes: woken workers have run

@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from ..service import Settings
 from ..wire import (
+    ConfigError,
     InvalidEvent,
     InvalidTopic,
     Message,
@@ -137,6 +138,10 @@ def publish(
             show_default=False,
         ),
     ] = None,
+    delay: Annotated[
+        float | None,
+        typer.Option(help="Seconds before subscribers get it (held by the broker's server)"),
+    ] = None,
     broker: BrokerOption = None,
     namespace: NamespaceOption = None,
     token: TokenOption = None,
@@ -146,11 +151,17 @@ def publish(
 
     async def go() -> None:
         async with connected(broker, namespace, token) as kit:
+            if delay and not kit.broker.capabilities.delay_kept:
+                fail(
+                    f"{kit.broker.__class__.__name__} holds a delayed event in the publishing "
+                    "process, and this command exits at once",
+                    "publish with delay= from a service, or use nats:// or amqp://",
+                )
             try:
                 event_id = await kit.publish(
-                    topic, payload, type=type, subject=subject, structured=structured
+                    topic, payload, type=type, subject=subject, structured=structured, delay=delay
                 )
-            except InvalidTopic as exc:
+            except (InvalidTopic, ConfigError) as exc:
                 fail(str(exc))
             console.print(event_id)
 

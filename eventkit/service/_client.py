@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, cast, overload
 
 import anyio
 
 from ..brokers import Broker, from_url
+from ..brokers.base import DelayedPublisher, delay_seconds
 from ..discovery import STRATEGIES, Registry, ServiceInfo, Strategy
 from ..observability import Telemetry, messaging_system
 from ..rpc import (
@@ -28,7 +30,16 @@ from ..rpc import (
     propagated_headers,
 )
 from ..store import Store
-from ..wire import ConfigError, EventIds, Headers, check_extensions, now_iso, to_message
+from ..wire import (
+    ConfigError,
+    EventIds,
+    Headers,
+    Message,
+    UnsupportedFeature,
+    check_extensions,
+    now_iso,
+    to_message,
+)
 from ._settings import Settings
 
 __all__ = ["Client", "EndpointClient", "ServiceClient", "connect"]
@@ -358,12 +369,17 @@ class Client:
         metadata: Mapping[str, str] | None = None,
         structured: bool | None = None,
         id: str | None = None,
+        delay: float | timedelta | None = None,
     ) -> str:
         """Publish ``data`` (a pydantic model, a JSON value or bytes) as a CloudEvent.
 
         ``type`` defaults to the topic. ``structured``: the whole event as JSON in the body
         (True) or attributes in ``ce-*`` headers (False); by default, what the broker's binding
         prefers (structured on NATS, binary elsewhere).
+        ``delay`` (seconds or a timedelta): the event reaches subscribers no earlier than
+        that after this call, as a publish at that moment would (docs/delivery.md says where
+        each broker keeps it meanwhile); a broker that cannot hold it raises
+        :class:`UnsupportedFeature`.
         Metadata of the message being handled, if any, propagates. Returns the event id.
         """
         if extensions:
@@ -387,8 +403,21 @@ class Client:
             if structured is None
             else structured,
         )
-        await self.broker.publish(message)
+        if delay is None:
+            await self.broker.publish(message)
+        else:
+            await publish_later(self.broker, message, delay)
         return event_id
+
+
+async def publish_later(broker: Broker, message: Message, delay: float | timedelta) -> None:
+    """Hand ``message`` to a broker that holds it for ``delay``, or say it cannot."""
+    if not isinstance(broker, DelayedPublisher):
+        raise UnsupportedFeature(
+            f"{type(broker).__name__} cannot hold a message (delay=): publish without delay, "
+            "or use a broker that can (docs/delivery.md)"
+        )
+    await broker.publish_later(message, delay_seconds(delay))
 
 
 def connect(broker: str | None = None, **options: Any) -> Client:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal, TypeVar
 
-from ..brokers.base import DeliveryPolicy
+from ..brokers.base import DeliveryPolicy, backoff_steps
 from ..rpc import DEFAULT_WINDOW, StreamKind
 from ..wire import ConfigError, validate_name, validate_pattern
 from ._handlers import HandlerSignature, inspect_handler
@@ -38,7 +38,10 @@ class Subscriber:
 
     ``queue``: share the work with other subscribers of the group (each event to one of
     them). ``durable``: at-least-once, redelivered on failure and dead-lettered after
-    ``max_attempts``. ``concurrency``: handlers running at once; 1 (the default) keeps order.
+    ``max_attempts``. ``backoff``: the seconds to wait before each retry of a durable event,
+    such as ``[0.1, 1, 5]`` (the n-th for the n-th failure, the last one repeated); by default
+    the broker's exponential backoff (:class:`~eventkit.DeliveryPolicy`).
+    ``concurrency``: handlers running at once; 1 (the default) keeps order.
     ``accept``: ``"cloudevents"`` (the default) takes CloudEvents only and rejects anything
     else as invalid; ``"any"`` also takes messages that are not CloudEvents (from plain
     clients, FastStream, any producer): the body is the data of an Event whose attributes
@@ -55,6 +58,7 @@ class Subscriber:
     max_attempts: int = 5
     accept: Accept = "cloudevents"
     scopes: tuple[str, ...] | None = None
+    backoff: Sequence[float] | None = None
     signature: HandlerSignature = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -66,11 +70,22 @@ class Subscriber:
             validate_name("durable", self.durable)
         object.__setattr__(self, "scopes", check_scopes(self.scopes, f"subscriber {self.topic}"))
         object.__setattr__(self, "signature", inspect_handler(self.handler, what="subscriber"))
+        if self.backoff is not None:
+            object.__setattr__(self, "backoff", backoff_steps(self.backoff))
+            if self.durable is None:
+                raise ConfigError(
+                    f"backoff= paces the retries of a durable subscription; {self.topic!r} "
+                    "has no durable= (a failed event on it is not retried)"
+                )
         self.policy  # noqa: B018  # validates concurrency and max_attempts now, not at start
 
     @property
     def policy(self) -> DeliveryPolicy:
-        return DeliveryPolicy(max_in_flight=self.concurrency, max_attempts=self.max_attempts)
+        return DeliveryPolicy(
+            max_in_flight=self.concurrency,
+            max_attempts=self.max_attempts,
+            backoff_steps=None if self.backoff is None else tuple(self.backoff),
+        )
 
 
 @dataclass(frozen=True)
@@ -146,10 +161,12 @@ class Router:
         max_attempts: int = 5,
         accept: Accept = "cloudevents",
         scopes: Sequence[str] | None = None,
+        backoff: Sequence[float] | None = None,
     ) -> Callable[[F], F]:
         """Decorator: handle CloudEvents on ``topic`` (``*`` and ``>`` wildcards allowed);
         with ``accept="any"``, any message (see :class:`Subscriber`)."""
         _check_accept(accept)
+        steps = None if backoff is None else backoff_steps(backoff)
 
         def decorate(func: F) -> F:
             self.subscribers.append(
@@ -162,6 +179,7 @@ class Router:
                     max_attempts=max_attempts,
                     accept=accept,
                     scopes=_tuple(scopes),
+                    backoff=steps,
                 )
             )
             return func
@@ -251,6 +269,7 @@ class Router:
                             max_attempts=mark.max_attempts,
                             accept=mark.accept,
                             scopes=mark.scopes,
+                            backoff=mark.backoff,
                         )
                     )
                 else:
@@ -290,6 +309,7 @@ def _with_topic(sub: Subscriber, topic: str) -> Subscriber:
         max_attempts=sub.max_attempts,
         accept=sub.accept,
         scopes=sub.scopes,
+        backoff=sub.backoff,
     )
 
 
@@ -328,6 +348,7 @@ class _SubscribeMark:
     max_attempts: int
     accept: Accept = "cloudevents"
     scopes: tuple[str, ...] | None = None
+    backoff: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -353,6 +374,7 @@ def subscribe(
     max_attempts: int = 5,
     accept: Accept = "cloudevents",
     scopes: Sequence[str] | None = None,
+    backoff: Sequence[float] | None = None,
 ) -> Callable[[F], F]:
     """Mark a function or method as a subscriber; a service collects it with ``include``.
 
@@ -360,15 +382,14 @@ def subscribe(
     """
     validate_pattern(topic)
     _check_accept(accept)
+    steps = None if backoff is None else backoff_steps(backoff)
 
     def decorate(func: F) -> F:
         inspect_handler(func, what="subscriber")
-        _mark(
-            func,
-            _SubscribeMark(
-                topic, queue, durable, concurrency, max_attempts, accept, _tuple(scopes)
-            ),
+        mark = _SubscribeMark(
+            topic, queue, durable, concurrency, max_attempts, accept, _tuple(scopes), steps
         )
+        _mark(func, mark)
         return func
 
     return decorate

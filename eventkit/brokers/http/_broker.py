@@ -38,6 +38,7 @@ from ..base import (
 )
 from ._answers import AnswerResponse, Answers, linger_of
 from ._config import HttpSettings, parse_settings
+from ._delay import hold
 from ._durable import DurableSender
 from ._errors import listen_error
 from ._gossip import DurableSpec, Entry, Membership, NodeRecord, parse_gossip
@@ -79,6 +80,7 @@ class HttpBroker(BaseBroker):
             ordered=True,
             max_payload=self.settings.max_payload,
             no_responders=True,
+            delay=True,  # held by the publisher (._delay)
         )
         self.node_id = os.urandom(8).hex()
         self.drain_timeout = self.settings.drain_timeout
@@ -213,6 +215,7 @@ class HttpBroker(BaseBroker):
                 policy.backoff_initial,
                 policy.backoff_max,
                 stamp=time.time(),
+                backoff_steps=policy.backoff_steps,
             )
             self._membership.merge([], [spec])
             await self._outbox.save_durable(spec)
@@ -274,6 +277,15 @@ class HttpBroker(BaseBroker):
         delivered = await sender.send(message, route, encode_headers(message))
         if not delivered and not route.durables:
             await self._no_responders(message)
+
+    async def publish_later(self, message: Message, delay: float) -> None:
+        """Hold ``message`` for ``delay`` seconds, in this publisher (see :mod:`._delay`)."""
+        if self._sender is None or self._state != "connected":
+            raise BrokerClosed("publish on a broker that is not connected: call connect() first")
+        if delay := self.check_delay(message, delay):
+            await hold(self, message, delay)
+        else:
+            await self.publish(message)
 
     async def _no_responders(self, message: Message) -> None:
         """A request that reached nobody: tell its reply topic (Capabilities.no_responders)."""

@@ -27,6 +27,7 @@ import anyio
 
 from ...wire import BrokerClosed, Message, dead_letter_topic
 from ..base import FailureLog
+from ._delay import take_due
 from ._gossip import Entry
 from ._local import DEAD, FAILED, OK
 from ._outbox import Outbox, Pending
@@ -71,6 +72,7 @@ class DurableSender:
 
     def restore(self, rows: list[Pending]) -> None:
         for row in rows:
+            row.due = take_due(row.message)  # a delayed message waits until it is due
             self._pending.setdefault(row.durable, {})[row.seq] = row
         self.wake()
 
@@ -78,8 +80,9 @@ class DurableSender:
         """Keep ``message`` for each durable name (committed before this returns)."""
         kept = Message(message.topic, message.body, dict(message.headers))
         seqs = await self._outbox.add(durables, kept)
+        due = take_due(kept)  # a delayed message: kept with its due time, offered from then
         for name, seq in zip(durables, seqs, strict=True):
-            self._pending.setdefault(name, {})[seq] = Pending(seq, name, kept)
+            self._pending.setdefault(name, {})[seq] = Pending(seq, name, kept, due)
         self.wake()
 
     def wake(self) -> None:

@@ -82,8 +82,12 @@ class DurableSpec:
     backoff_initial: float = 0.05
     backoff_max: float = 5.0
     stamp: float = 0.0
+    backoff_steps: tuple[float, ...] | None = None
 
     def backoff(self, attempt: int) -> float:
+        steps = self.backoff_steps
+        if steps:
+            return steps[min(attempt, len(steps)) - 1]
         return float(min(self.backoff_max, self.backoff_initial * (2 ** (attempt - 1))))
 
     def to_json(self) -> dict[str, Any]:
@@ -94,6 +98,8 @@ class DurableSpec:
             "backoff_initial": self.backoff_initial,
             "backoff_max": self.backoff_max,
             "stamp": self.stamp,
+            # only when set: a peer of an older version refuses fields it does not know
+            **({"backoff_steps": list(self.backoff_steps)} if self.backoff_steps else {}),
         }
 
     @classmethod
@@ -106,6 +112,7 @@ class DurableSpec:
             backoff_initial=max(0.0, _float(obj, "backoff_initial")),
             backoff_max=max(0.0, _float(obj, "backoff_max")),
             stamp=_float(obj, "stamp"),
+            backoff_steps=_steps(obj) if "backoff_steps" in obj else None,
         )
 
 
@@ -197,6 +204,13 @@ def _float(obj: dict[str, Any], key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"{key} must be a finite number")
     return float(value)
+
+
+def _steps(obj: dict[str, Any]) -> tuple[float, ...]:
+    steps = _list(obj, "backoff_steps")
+    if not 0 < len(steps) <= 100:
+        raise ValueError("backoff_steps must list 1 to 100 delays")
+    return tuple(max(0.0, _float({"step": step}, "step")) for step in steps)
 
 
 def _list(obj: dict[str, Any], key: str) -> list[Any]:

@@ -59,10 +59,12 @@ from ..base import (
     ServiceDescription,
     Subscription,
     guarded,
+    is_inline,
 )
 from ._compat import remove_sub, require, server_info, sid
 from ._config import NatsSettings, parse_settings
 from ._core import NatsSubscription
+from ._delay import DelayedRelease
 from ._errors import DRIVER_ERRORS, HOW_TO_START, connect_error, translate
 from ._fastpath import make_client
 from ._headers import STRUCTURED_ONLY, to_nats
@@ -70,7 +72,7 @@ from ._jetstream import DurableSubscription, js_publish
 from ._kv import open_bucket
 from ._micro_finder import find_services
 from ._service_api import ServiceApi
-from ._streams import ensure_stream, list_streams
+from ._streams import StreamHeads, ensure_stream, list_streams
 
 __all__ = ["NatsBroker", "NatsSubscription"]
 
@@ -84,35 +86,6 @@ _MAX_CACHED_TOPICS = 10_000  # topics remembered as not stored, before the cache
 
 
 _NUID = NUID()  # message ids for JetStream de-duplication, where the event has none
-
-
-class _StreamHeads:
-    """The first two tokens of the streams' subjects, to tell at once that no stream can
-    store a topic: most publishes (and every RPC reply, each on a topic of its own) go to
-    topics no stream is near, and need no pattern matching."""
-
-    __slots__ = ("_heads", "_loose", "_wild")
-
-    def __init__(self, subjects: list[str]) -> None:
-        self._heads: set[str] = set()  # "a.b" of subjects whose first two tokens are literal
-        self._loose: set[str] = set()  # first tokens of subjects with a wildcard second token
-        self._wild = False  # a subject whose first token is a wildcard: near everything
-        for subject in subjects:
-            first, _, rest = subject.partition(".")
-            second = rest.partition(".")[0]
-            if first in ("*", ">"):
-                self._wild = True
-            elif second in ("*", ">", ""):
-                self._loose.add(first)
-            else:
-                self._heads.add(f"{first}.{second}")
-
-    def near(self, topic: str) -> bool:
-        """False when no subject can match ``topic``; True means: match the patterns."""
-        if self._wild:
-            return True
-        first, _, rest = topic.partition(".")
-        return first in self._loose or f"{first}.{rest.partition('.')[0]}" in self._heads
 
 
 class NatsBroker(BaseBroker):
@@ -137,7 +110,7 @@ class NatsBroker(BaseBroker):
         self._down_since: float | None = None
         self._captured: dict[str, bool] = {}
         self._stream_subjects: list[str] | None = None  # every stream's subjects, when known
-        self._stream_heads = _StreamHeads([])
+        self._stream_heads = StreamHeads([])
         self._advisories: NatsSub | None = None
         self._refreshing = False
         self._stale = False
@@ -145,6 +118,7 @@ class NatsBroker(BaseBroker):
         self._lingering: list[DurableSubscription] = []
         self._connect_error: Exception | None = None
         self._fast_size_limit = 0
+        self._delayed = DelayedRelease(self)
         self.capabilities = self._capabilities(durable=True, max_payload=None)
 
     # -- connection ------------------------------------------------------------------------
@@ -198,7 +172,12 @@ class NatsBroker(BaseBroker):
             no_responders=True,
             max_payload=max_payload,
             structured_events=self.settings.content_mode == "structured",
+            delay=durable,  # held in JetStream (._delay)
+            delay_kept=durable,
         )
+
+    async def _closing(self) -> None:
+        await self._delayed.stop()
 
     async def _shutdown(self) -> None:
         nc = self._nc
@@ -302,6 +281,14 @@ class NatsBroker(BaseBroker):
         except DRIVER_ERRORS as exc:
             raise translate(exc, f"publishing to {topic!r}", self.url) from exc
 
+    async def publish_later(self, message: Message, delay: float) -> None:
+        """Hold ``message`` in JetStream until ``delay`` seconds from now (see :mod:`._delay`)."""
+        self._client()
+        if delay := self.check_delay(message, delay):
+            await self._delayed.hold(message, delay)
+        else:
+            await self.publish(message)
+
     async def _route(self, topic: str) -> bool:
         """Whether a new topic goes through JetStream (a stream stores it), remembered.
 
@@ -381,7 +368,7 @@ class NatsBroker(BaseBroker):
             return None
         subjects = [s for config in streams.values() for s in config.get("subjects") or ()]
         self._stream_subjects = subjects
-        self._stream_heads = _StreamHeads(subjects)
+        self._stream_heads = StreamHeads(subjects)
         return subjects
 
     async def _on_stream_advisory(self, msg: Msg) -> None:
@@ -443,6 +430,8 @@ class NatsBroker(BaseBroker):
         self._track(sub)
         if durable is not None:
             self._forget_uncaptured()
+        if self.capabilities.durable and not is_inline(handler):
+            self._delayed.serve_soon()  # a subscriber's process also releases delayed messages
         return sub
 
     async def advertise(self, service: ServiceDescription) -> Subscription:

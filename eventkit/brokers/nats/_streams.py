@@ -37,6 +37,7 @@ from ...wire import BrokerError, ConfigError, ConnectionLost, UnsupportedFeature
 from ._errors import DRIVER_ERRORS, translate
 
 __all__ = [
+    "StreamHeads",
     "common_cover",
     "covers",
     "ensure_stream",
@@ -237,3 +238,32 @@ async def ensure_stream(nc: Client, pattern: str, *, replicas: int = 1) -> str:
         # have written the stream's subjects from an older listing at the same moment).
         await anyio.sleep(0.02 + random.random() * 0.05 * (attempt + 1))
     raise BrokerError(f"could not settle a JetStream stream for {pattern!r}; retry later")
+
+
+class StreamHeads:
+    """The first two tokens of the streams' subjects, to tell at once that no stream can
+    store a topic: most publishes (and every RPC reply, each on a topic of its own) go to
+    topics no stream is near, and need no pattern matching."""
+
+    __slots__ = ("_heads", "_loose", "_wild")
+
+    def __init__(self, subjects: list[str]) -> None:
+        self._heads: set[str] = set()  # "a.b" of subjects whose first two tokens are literal
+        self._loose: set[str] = set()  # first tokens of subjects with a wildcard second token
+        self._wild = False  # a subject whose first token is a wildcard: near everything
+        for subject in subjects:
+            first, _, rest = subject.partition(".")
+            second = rest.partition(".")[0]
+            if first in ("*", ">"):
+                self._wild = True
+            elif second in ("*", ">", ""):
+                self._loose.add(first)
+            else:
+                self._heads.add(f"{first}.{second}")
+
+    def near(self, topic: str) -> bool:
+        """False when no subject can match ``topic``; True means: match the patterns."""
+        if self._wild:
+            return True
+        first, _, rest = topic.partition(".")
+        return first in self._loose or f"{first}.{rest.partition('.')[0]}" in self._heads

@@ -11,7 +11,8 @@ Topology, all on one durable topic exchange (``eventkit`` unless ``exchange=`` s
   through ``{exchange}.durable.d.retry.{ms}`` queues whose message TTL is the backoff and
   which dead-letter back into the durable queue, and dead letters published on the exchange
   under ``eventkit.deadletter.d`` (kept in ``{exchange}.deadletter.d``, seen by any subscriber
-  of that topic).
+  of that topic);
+- a delayed publish waits in a TTL queue that dead-letters into the exchange (:mod:`._delay`).
 
 Every subscription has a channel of its own whose prefetch bounds what RabbitMQ sends ahead,
 so a slow handler never pulls a whole queue into memory. When RabbitMQ restarts, aio-pika
@@ -56,6 +57,7 @@ from ..base import (
     guarded,
     no_responders_reply,
 )
+from ._delay import DelayQueues
 from ._errors import DRIVER_ERRORS, START_HINT, connect_error, publish_error, translate
 from ._failover import failover_connection, split_hosts
 from ._headers import binding_key, queue_name_part, to_amqp
@@ -175,6 +177,8 @@ class RabbitBroker(BaseBroker):
             ordered=True,
             max_payload=max_payload,
             no_responders=confirm,
+            delay=True,  # per-delay TTL queues (._delay)
+            delay_kept=True,
         )
         self._tls = (tls_ca, tls_cert, tls_key)
         self._options = dict(options or {})
@@ -184,6 +188,7 @@ class RabbitBroker(BaseBroker):
         self._fast: AbstractRobustChannel | None = None
         self._tasks = TaskHost("eventkit-rabbitmq-broker")
         self._renewed = float("-inf")
+        self._delays = DelayQueues(self)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -263,6 +268,14 @@ class RabbitBroker(BaseBroker):
             notice = no_responders_reply(message)
             if notice is not None:
                 await self.publish(notice)
+
+    async def publish_later(self, message: Message, delay: float) -> None:
+        """Hold ``message`` in a delay queue for ``delay`` seconds (see :mod:`._delay`)."""
+        self.check_open("publish")
+        if delay := self.check_delay(message, delay):
+            await self._delays.hold(message, delay)
+        else:
+            await self.publish(message)
 
     async def _send(
         self,

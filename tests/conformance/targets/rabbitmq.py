@@ -56,6 +56,7 @@ async def delete_exchange(exchange: str) -> None:
         for name in names:
             await channel.queue_delete(name)
         await channel.exchange_delete(exchange)
+        await channel.exchange_delete(f"{exchange}.delayed")  # delayed publishes go there
 
 
 def new_exchange() -> str:
