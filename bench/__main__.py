@@ -58,7 +58,7 @@ SCENARIOS = (
     "kv-put",
     "kv-get",
 )
-LIBRARIES = ("eventkit", "nats-py", "aio-pika", "aiormq", "aiohttp", "pydantic", "faststream")
+LIBRARIES = ("eventkit-micro", "nats-py", "aio-pika", "aiormq", "aiohttp", "pydantic", "faststream")
 
 
 def _faststream() -> tuple[Any | None, str]:

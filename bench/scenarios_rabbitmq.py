@@ -4,7 +4,8 @@ Every library gets the same delivery contract, eventkit's default: messages publ
 persistent on a topic exchange with publisher confirms (each publish awaits its confirm),
 consumed with manual acks after the handler ran, 64 deliveries prefetched per consumer. A
 fan-out subscriber has its own auto-delete queue, a queue group shares one, a durable
-subscriber has a durable queue. Raw RPC is aio-pika's documented pattern: a request with
+subscriber has a durable quorum queue (eventkit's default; FastStream declares what its
+defaults say). Raw RPC is aio-pika's documented pattern: a request with
 ``reply_to`` (an exclusive callback queue) and ``correlation_id``, answered on the default
 exchange. RabbitMQ is much slower than NATS per message, so the counts are smaller.
 """
@@ -76,7 +77,10 @@ async def raw_stream(
             conn = await _connect(env, stack)
             channel = await conn.channel()
             await channel.set_qos(prefetch_count=PREFETCH)
-            q = await channel.declare_queue(name, durable=durable, auto_delete=not durable)
+            quorum = {"x-queue-type": "quorum"} if durable else None
+            q = await channel.declare_queue(
+                name, durable=durable, auto_delete=not durable, arguments=quorum
+            )
             await q.bind(exchange_name, key)
             await q.consume(on_message)
         copies = 1 if queue or durable else subscribers
@@ -218,7 +222,7 @@ def scenarios(faststream: Any | None) -> list[Scenario]:
         Scenario(
             "rabbitmq",
             "durable",
-            "durable publish + deliver (durable queue, confirms)",
+            "durable publish + deliver (quorum queue, confirms)",
             3_000,
             "msg/s",
             impls(
