@@ -65,6 +65,7 @@ from ._compat import remove_sub, require, server_info, sid
 from ._config import NatsSettings, parse_settings
 from ._core import NatsSubscription
 from ._delay import DelayedRelease
+from ._durability import SyncReport, check_connection, log_report, replicas_for
 from ._errors import DRIVER_ERRORS, HOW_TO_START, connect_error, translate
 from ._fastpath import make_client
 from ._headers import STRUCTURED_ONLY, to_nats
@@ -96,7 +97,10 @@ class NatsBroker(BaseBroker):
     lost connection to return), ``max_reconnect_buffer`` (bytes buffered while
     reconnecting), ``user``/``password``/``token``, ``creds`` (a ``.creds`` file), ``nkey``
     (an NKEY seed file), ``tls_ca``/``tls_cert``/``tls_key``, ``name``, ``replicas``
-    (JetStream stream replicas in a cluster), and ``options`` (passed to nats-py's connect).
+    (JetStream stream and bucket replicas; default 3 in a cluster of 3 or more, else 1),
+    ``monitor`` (the server's HTTP monitoring URL, to check that JetStream syncs writes
+    before acking them), ``prefetch`` (durable messages held per subscriber), and
+    ``options`` (passed to nats-py's connect).
     """
 
     def __init__(self, url: str = "nats://127.0.0.1:4222", **options: Any) -> None:
@@ -119,6 +123,10 @@ class NatsBroker(BaseBroker):
         self._connect_error: Exception | None = None
         self._fast_size_limit = 0
         self._delayed = DelayedRelease(self)
+        self._sync_checked = False
+        self.jetstream_sync: SyncReport | None = None
+        """Whether the server syncs JetStream writes before acking them, once checked (at the
+        first durable subscribe or stored publish of a connection; see :mod:`._durability`)."""
         self.capabilities = self._capabilities(durable=True, max_payload=None)
 
     # -- connection ------------------------------------------------------------------------
@@ -150,6 +158,8 @@ class NatsBroker(BaseBroker):
             raise connect_error(exc, self.url, reason, answered) from exc
         nc.options["max_reconnect_attempts"] = -1  # connected once: keep reconnecting
         self._nc = nc
+        self._sync_checked = False
+        self.jetstream_sync = None
         info = server_info(nc)
         # NATS counts headers in max_payload: leave them room, so that any body up to the
         # advertised limit fits with ordinary headers.
@@ -237,6 +247,21 @@ class NatsBroker(BaseBroker):
         for sub in self._subscriptions:
             if isinstance(sub, DurableSubscription):
                 sub.wake()
+
+    @property
+    def replicas(self) -> int:
+        """Replicas of the streams and buckets this broker makes: the ``replicas`` option, or
+        3 in a cluster of 3 or more servers, else 1 (see :func:`._durability.replicas_for`)."""
+        return replicas_for(self.settings, server_info(self._client()))
+
+    async def _check_sync(self) -> None:
+        """Read the server's JetStream sync settings once per connection and log the finding
+        (one warning when acknowledged writes may not be on disk yet)."""
+        if not self._sync_checked:
+            self._sync_checked = True
+            self.jetstream_sync = await check_connection(self._client(), self.settings, self.url)
+            if self.jetstream_sync is not None:
+                log_report(self.jetstream_sync, self.replicas)
 
     # -- publish ---------------------------------------------------------------------------
 
@@ -345,6 +370,9 @@ class NatsBroker(BaseBroker):
         nc = self._client()
         if self._down_since is not None:
             self._check_outage(message.topic)
+        if not self._sync_checked:
+            self._sync_checked = True  # the task checks; publishes do not wait for it
+            self._tasks.start_soon(self._check_sync_in_background)
         stored = await js_publish(
             nc,
             message.topic,
@@ -356,6 +384,10 @@ class NatsBroker(BaseBroker):
         if not stored:
             self._captured[message.topic] = False
         return stored
+
+    async def _check_sync_in_background(self) -> None:
+        self._sync_checked = False
+        await self._check_sync()
 
     async def _list_stream_subjects(self) -> list[str] | None:
         """Every stream's subjects, listed and kept; None when JetStream cannot answer now."""
@@ -419,6 +451,7 @@ class NatsBroker(BaseBroker):
         policy = policy or _DEFAULT_POLICY
         sub: NatsSubscription | DurableSubscription
         if durable is not None:
+            await self._check_sync()
             await self._ensure_dead_letters()
             sub = DurableSubscription(self, topic, durable, guarded(handler), policy)
         else:
@@ -442,7 +475,7 @@ class NatsBroker(BaseBroker):
 
     async def key_value(self, bucket: str, *, history: int = 1, replicas: int | None = None) -> Any:
         """JetStream KV ``bucket`` for :mod:`eventkit.store`, made if missing (see :mod:`._kv`)."""
-        replicas = replicas or self.settings.replicas
+        replicas = replicas or self.replicas
         timeout, url = self.settings.publish_timeout, self.url
         return await open_bucket(
             self._client(), bucket, history=history, replicas=replicas, timeout=timeout, where=url
@@ -458,7 +491,7 @@ class NatsBroker(BaseBroker):
     async def _ensure_dead_letters(self) -> None:
         """Dead letters are kept (a stream with limits) as well as sent to core subscribers."""
         if not self._dead_letters_ready:
-            await ensure_stream(self._client(), DEAD_LETTERS, replicas=self.settings.replicas)
+            await ensure_stream(self._client(), DEAD_LETTERS, replicas=self.replicas)
             self._dead_letters_ready = True
 
     def _client_or_none_remove(self, sub: NatsSub) -> None:

@@ -12,6 +12,9 @@ URL forms::
     tls://host:4222                        TLS required (the system CAs, or tls_ca)
     nats://host:4222?creds=/path/app.creds&tls_ca=/path/ca.pem   file settings in the query
     nats://host:4222?content_mode=binary   events with ce-* headers instead of structured
+    nats://a:4222,b:4222,c:4222?replicas=3 stream and bucket replicas (default: by cluster size)
+    nats://host:4222?monitor=http://host:8222   where to read the server's sync settings
+    nats://host:4222?prefetch=256          durable messages held per subscriber
 """
 
 from __future__ import annotations
@@ -27,7 +30,19 @@ from ...wire import ConfigError, redact
 
 __all__ = ["NatsSettings", "parse_settings"]
 
-_QUERY_KEYS = ("creds", "nkey", "tls_ca", "tls_cert", "tls_key", "name", "content_mode")
+_QUERY_KEYS = (
+    "creds",
+    "nkey",
+    "tls_ca",
+    "tls_cert",
+    "tls_key",
+    "name",
+    "content_mode",
+    "replicas",
+    "monitor",
+    "prefetch",
+)
+_INT_KEYS = ("replicas", "prefetch", "max_reconnect_buffer")
 _CONTENT_MODES = ("structured", "binary")
 _OWN_CALLBACKS = ("error_cb", "disconnected_cb", "reconnected_cb", "closed_cb", "servers")
 
@@ -39,7 +54,12 @@ class NatsSettings:
     ``servers``: server URLs with credentials applied. ``display``: the URL with secrets
     hidden, for messages and logs. ``max_reconnect_buffer``: bytes of publishes kept while
     reconnecting. ``publish_timeout``: how long a publish may wait for the server (JetStream
-    ack, or a connection that is down) before it fails.
+    ack, or a connection that is down) before it fails. ``replicas``: copies of each stream
+    and key-value bucket eventkit makes (None: 3 when the connected cluster has 3 or more
+    servers, else 1). ``monitor``: the server's HTTP monitoring URL, where the broker reads
+    whether JetStream syncs writes before acking them (None: port 8222 on the connected host;
+    ``"off"``: no check). ``prefetch``: durable messages a subscriber holds at once, running
+    and waiting (None: twice ``max_in_flight``, at least 32).
     """
 
     servers: list[str]
@@ -58,7 +78,9 @@ class NatsSettings:
     drain_timeout: float = 10.0
     publish_timeout: float = 10.0
     max_reconnect_buffer: int = 8 * 1024 * 1024
-    replicas: int = 1
+    replicas: int | None = None
+    monitor: str | None = None
+    prefetch: int | None = None
     content_mode: str = "structured"
     """How events are published: ``structured`` (the NATS binding's form: the JSON event
     format as the payload, no headers) or ``binary`` (attributes in ``ce-*`` headers)."""
@@ -163,13 +185,33 @@ def parse_settings(url: str, **kw: Any) -> NatsSettings:
         )
     merged: dict[str, Any] = {"user": user, "password": password, "token": token, **settings}
     merged.update({k: v for k, v in kw.items() if v is not None})
+    for key in _INT_KEYS:
+        if isinstance(merged.get(key), str):
+            try:
+                merged[key] = int(merged[key])
+            except ValueError:
+                raise ConfigError(f"{key} must be a whole number, got {merged[key]!r}") from None
     for key in ("connect_timeout", "drain_timeout", "publish_timeout"):
         if key in merged and not float(merged[key]) > 0:
             raise ConfigError(f"{key} must be a positive number of seconds, got {merged[key]!r}")
     if int(merged.get("max_reconnect_buffer", 1)) < 0:
         raise ConfigError("max_reconnect_buffer must be >= 0 bytes (0: publishes fail at once)")
-    if int(merged.get("replicas", 1)) not in (1, 2, 3, 4, 5):
-        raise ConfigError("replicas must be between 1 and 5 (JetStream stream replicas)")
+    if merged.get("replicas") is not None and merged["replicas"] not in (1, 2, 3, 4, 5):
+        raise ConfigError(
+            f"replicas must be between 1 and 5 (JetStream stream replicas), "
+            f"got {merged['replicas']!r}"
+        )
+    if merged.get("prefetch") is not None and not (
+        isinstance(merged["prefetch"], int) and merged["prefetch"] >= 1
+    ):
+        raise ConfigError(
+            f"prefetch must be at least 1 (durable messages held), got {merged['prefetch']!r}"
+        )
+    monitor = merged.get("monitor")
+    if monitor not in (None, "off") and urlsplit(monitor).scheme not in ("http", "https"):
+        raise ConfigError(
+            f"monitor must be the server's http(s) monitoring URL or 'off', got {redact(monitor)!r}"
+        )
 
     if merged.get("content_mode", "structured") not in _CONTENT_MODES:
         raise ConfigError(

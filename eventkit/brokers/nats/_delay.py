@@ -139,7 +139,7 @@ class DelayedRelease:
                 "subjects": ["eventkit.delayed.>"],
                 "retention": "workqueue",
                 "storage": "file",
-                "num_replicas": broker.settings.replicas,
+                "num_replicas": broker.replicas,
                 "duplicate_window": 120 * 10**9,
                 "discard": "old",
             }

@@ -11,8 +11,12 @@ the base install), with JetStream in a temporary directory, on loopback only::
         await cluster.kill(0)                        # clients fail over to another node
 
 Servers are processes of their own, so a restart keeps the JetStream store (the directory is
-removed on ``stop()``). ``start()``/``stop()`` are synchronous (for ``eventkit up`` and
-scripts); the async forms run them in a worker thread so an event loop keeps running.
+removed on ``stop()``). Like the shipped configs (brokers/nats/), they fsync every JetStream
+write before acking it (``sync_interval: always``): an acknowledged event survives a crash of
+the machine, not only of the process. ``sync_always=False`` keeps the NATS default (a sync
+every two minutes), for throwaway servers where speed matters more. ``start()``/``stop()``
+are synchronous (for ``eventkit up`` and scripts); the async forms run them in a worker
+thread so an event loop keeps running.
 """
 
 from __future__ import annotations
@@ -117,6 +121,11 @@ class _Servers:
     def ports(self) -> list[int]:
         return [n.port for n in self._nodes]
 
+    @property
+    def monitor_urls(self) -> list[str]:
+        """Each node's HTTP monitoring endpoint (``/varz``, ``/jsz``, ``/healthz``)."""
+        return [f"http://{_HOST}:{n.http_port}" for n in self._nodes]
+
     def start(self) -> Self:
         """Start every node and wait until each is healthy (JetStream ready)."""
         for node in self._nodes:
@@ -215,7 +224,7 @@ class _Servers:
             await anyio.to_thread.run_sync(self.stop)
 
 
-def _config(node: _Node, cluster: str | None, routes: list[int]) -> str:
+def _config(node: _Node, cluster: str | None, routes: list[int], sync_always: bool) -> str:
     lines = [
         f"server_name: {node.name}",
         f"listen: {_HOST}:{node.port}",
@@ -225,6 +234,7 @@ def _config(node: _Node, cluster: str | None, routes: list[int]) -> str:
         f"  store_dir: {json.dumps(str(node.store))}",
         "  max_memory_store: 256MB",
         "  max_file_store: 2GB",
+        *(["  sync_interval: always"] if sync_always else []),
         "}",
     ]
     if cluster is not None and node.cluster_port is not None:
@@ -243,6 +253,7 @@ class EmbeddedNats(_Servers):
     """One nats-server with JetStream on loopback; ``port=None`` picks a free port.
 
     ``extra_config`` is appended to the generated config (e.g. an ``authorization`` block).
+    ``sync_always``: fsync each JetStream write before its ack (the default).
     """
 
     def __init__(
@@ -251,6 +262,7 @@ class EmbeddedNats(_Servers):
         *,
         store_dir: str | Path | None = None,
         extra_config: str = "",
+        sync_always: bool = True,
     ) -> None:
         if port is not None and not 0 < port < 65536:
             raise ConfigError(f"port must be 1-65535, got {port}")
@@ -263,7 +275,7 @@ class EmbeddedNats(_Servers):
             store=Path(store_dir) if store_dir else workdir / "jetstream",
             config=workdir / "nats.conf",
         )
-        node.config.write_text(_config(node, None, []) + extra_config)
+        node.config.write_text(_config(node, None, [], sync_always) + extra_config)
         super().__init__([node], workdir, own_dir=True)
 
     @property
@@ -283,7 +295,7 @@ class EmbeddedNats(_Servers):
 class EmbeddedNatsCluster(_Servers):
     """``size`` nats-servers (default 3) in one cluster with JetStream, on loopback."""
 
-    def __init__(self, size: int = 3, *, name: str = "eventkit") -> None:
+    def __init__(self, size: int = 3, *, name: str = "eventkit", sync_always: bool = True) -> None:
         if size < 1:
             raise ConfigError(f"a cluster needs at least one node, got size={size}")
         workdir = Path(tempfile.mkdtemp(prefix="eventkit-nats-cluster-"))
@@ -300,7 +312,7 @@ class EmbeddedNatsCluster(_Servers):
         ]
         routes = [n.cluster_port for n in nodes if n.cluster_port is not None]
         for node in nodes:
-            node.config.write_text(_config(node, name, routes))
+            node.config.write_text(_config(node, name, routes, sync_always))
         super().__init__(nodes, workdir, own_dir=True)
 
     def node_url(self, index: int) -> str:

@@ -148,7 +148,7 @@ class DurableSubscription:
         nc = self._broker._client()
         from ._streams import _api, ensure_stream
 
-        self._stream = await ensure_stream(nc, self.topic, replicas=self._broker.settings.replicas)
+        self._stream = await ensure_stream(nc, self.topic, replicas=self._broker.replicas)
         await self._ensure_consumer(_api)
         self._inbox = nc.new_inbox()
         self._sub = await nc.subscribe(self._inbox + ".*", cb=self._on_msg)

@@ -1,0 +1,150 @@
+"""Whether the NATS server syncs acknowledged JetStream writes to disk, checked once.
+
+A JetStream ack means the server has the message, not that it is on disk: by default a
+server fsyncs its stores every two minutes, so a crash of the machine (power, kernel, VM)
+can lose events that publishers saw acknowledged. ``sync_interval: always`` in the server's
+``jetstream`` block fsyncs each write before its ack (the shipped configs under
+brokers/nats/ and :class:`EmbeddedNats` set it).
+
+Nothing an ordinary client can ask over NATS says which it is: the INFO a server sends,
+JetStream account info (``$JS.API.INFO``) and the system requests open to every account
+(``$SYS.REQ.USER.INFO``, ``...PING.CONNZ``, ``...PING.STATZ``) carry no sync settings, and
+``VARZ``/``JSZ`` answer only the system account. The HTTP monitoring endpoint does:
+``/varz`` has ``jetstream.config.sync_always`` and ``sync_interval``. So the broker reads
+``/varz`` at its ``monitor=`` URL, or at the NATS default monitoring port (8222) on the host
+it is connected to, and believes the answer only when it comes from the server it is
+connected to (the same ``server_id``). Where no endpoint answers, it says once that it
+could not tell. The check is pure but for one HTTP GET, run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+from nats.aio.client import Client
+
+from ...wire import loggable, redact
+from ._compat import server_info
+from ._config import NatsSettings
+
+__all__ = [
+    "DEFAULT_MONITOR_PORT",
+    "SyncReport",
+    "check_connection",
+    "check_sync",
+    "log_report",
+    "monitor_for",
+    "replicas_for",
+]
+
+log = logging.getLogger("eventkit.broker.nats")
+
+DEFAULT_MONITOR_PORT = 8222
+_TIMEOUT = 1.0
+_MAX_BYTES = 1 << 20
+_DOC = "see docs/durability.md"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    """What the check found. ``synced``: True (each write fsynced before its ack), False
+    (acked before it is synced), None (could not tell: ``reason`` says why)."""
+
+    server: str
+    monitor: str
+    synced: bool | None
+    interval: float | None = None
+    reason: str = ""
+
+
+def replicas_for(settings: NatsSettings, info: dict[str, Any]) -> int:
+    """The ``replicas`` setting, or by the cluster: 3 when the server's INFO names a cluster
+    of 3 or more servers (``connect_urls``: the client URLs of every node that is up), or
+    the URL names 3 or more servers of a cluster; else 1 (a single server)."""
+    if settings.replicas is not None:
+        return settings.replicas
+    if not info.get("cluster"):
+        return 1
+    known = max(len(set(info.get("connect_urls") or ())), len(settings.servers))
+    return 3 if known >= 3 else 1
+
+
+async def check_connection(nc: Client, settings: NatsSettings, url: str) -> SyncReport | None:
+    """Check the server ``nc`` is connected to (None: the ``monitor`` setting is ``off``)."""
+    monitor = settings.monitor
+    if monitor == "off":
+        return None
+    where = nc.connected_url
+    host = where.hostname if where is not None else None
+    if monitor is None:
+        monitor = monitor_for(host)
+    shown = f"{host}:{where.port}" if where is not None else url
+    return await check_sync(shown, str(server_info(nc).get("server_id", "")), monitor)
+
+
+def monitor_for(host: str | None, port: int = DEFAULT_MONITOR_PORT) -> str | None:
+    """The conventional monitoring URL on ``host`` (None without a host)."""
+    if not host:
+        return None
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{shown}:{port}"
+
+
+def _get_varz(monitor: str) -> Any:
+    with urllib.request.urlopen(f"{monitor.rstrip('/')}/varz", timeout=_TIMEOUT) as resp:
+        return json.loads(resp.read(_MAX_BYTES))
+
+
+async def check_sync(server: str, server_id: str, monitor: str | None) -> SyncReport:
+    """Read the sync settings of the server ``server_id`` from its ``/varz`` at ``monitor``."""
+    if monitor is None:
+        return SyncReport(server, "", None, reason="no monitoring URL is known")
+    shown = redact(monitor)
+    try:
+        varz = await anyio.to_thread.run_sync(_get_varz, monitor)
+    except (OSError, ValueError) as exc:
+        reason = f"no monitoring endpoint answered at {shown} ({type(exc).__name__})"
+        return SyncReport(server, shown, None, reason=reason)
+    if not isinstance(varz, dict) or varz.get("server_id") != server_id:
+        reason = f"the monitoring endpoint at {shown} belongs to another server"
+        return SyncReport(server, shown, None, reason=reason)
+    config = (varz.get("jetstream") or {}).get("config") or {}
+    interval = config.get("sync_interval")
+    seconds = interval / 1e9 if isinstance(interval, int | float) else None
+    return SyncReport(server, shown, bool(config.get("sync_always")), seconds)
+
+
+def log_report(report: SyncReport, replicas: int) -> None:
+    """One line: a warning when acked writes may not be on disk, else info or debug."""
+    if report.synced:
+        log.debug("NATS at %s syncs each JetStream write before its ack", report.server)
+        return
+    if report.synced is None:
+        log.info(
+            "could not tell whether NATS at %s syncs JetStream writes before acking them: "
+            "%s; pass monitor=http://HOST:8222 (the server's http port), %s",
+            report.server,
+            loggable(report.reason, quote=False),
+            _DOC,
+        )
+        return
+    every = f"every {report.interval:g}s" if report.interval else "on its own schedule"
+    risk = (
+        "if a majority of the stream's nodes fail at once"
+        if replicas >= 3
+        else "if the machine fails (power, kernel, VM)"
+    )
+    log.warning(
+        "NATS at %s acknowledges JetStream writes before syncing them to disk (it syncs %s): "
+        "acknowledged durable events can be lost %s. Set `sync_interval: always` in the "
+        "server's jetstream block (brokers/nats/*.conf ship with it); %s",
+        report.server,
+        every,
+        risk,
+        _DOC,
+    )
