@@ -2,9 +2,14 @@
 
 A durable subscription is a durable pull consumer named after the durable, filtered on the
 subscription's pattern (stream layout: :mod:`eventkit.brokers.nats._streams`). Each subscriber
-asks for at most ``max_in_flight - running`` messages at a time, so ``max_in_flight`` bounds
-its concurrent handlers exactly, and ``max_in_flight=1`` keeps order. After the handler returns
-the message is acked; on failure it is nak'ed with the policy's backoff; after
+holds up to ``prefetch`` messages (the broker's ``prefetch``, by default twice
+``max_in_flight`` and at least 32): it asks for a batch that fills its buffer, and asks again
+once half of it is free, so the next messages are already here when a handler finishes
+rather than one round trip away. At most ``max_in_flight`` handlers run at once; the others
+wait in arrival order, so ``max_in_flight=1`` keeps order. Waiting messages are marked in
+progress like running ones, so ``ack_wait`` does not run out on them. After the handler
+returns the message is acked (an ack is a write on the connection, flushed with the next
+ones, never awaited on the server); on failure it is nak'ed with the policy's backoff; after
 ``max_attempts`` deliveries (the JetStream delivery count, which is ``Message.attempt``) or on
 :class:`DeadLetter` it is published to the dead-letter topic and terminated.
 
@@ -127,7 +132,9 @@ class DurableSubscription:
         self._inbox = ""
         self._sub: NatsSub | None = None
         self._active = True
-        self._running = 0
+        self._running = 0  # handlers running now
+        self._workers = 0  # tasks that run handlers (at most max_in_flight)
+        self._parked: list[anyio.Event] = []  # workers waiting for a message
         self._slot = anyio.Event()
         self._request_done = anyio.Event()
         self._request_id = 0
@@ -142,6 +149,9 @@ class DurableSubscription:
         self._backlog: deque[Msg] = deque()
         self._unavailable = False
         self._handling: dict[int, Msg] = {}  # nats-py's Msg is not hashable
+        wanted = broker.settings.prefetch or max(32, 2 * policy.max_in_flight)
+        self._prefetch = max(wanted, policy.max_in_flight)
+        self._low_water = max(1, self._prefetch // 2)  # ask again once this many are free
 
     async def start(self) -> None:
         """Create the stream and consumer (idempotently), then start pulling."""
@@ -175,7 +185,7 @@ class DurableSubscription:
                 "deliver_policy": "new",
                 "ack_wait": int(_ACK_WAIT * 10**9),
                 "max_deliver": -1,
-                "max_ack_pending": max(_MAX_ACK_PENDING, self._policy.max_in_flight),
+                "max_ack_pending": max(_MAX_ACK_PENDING, self._prefetch),
                 "max_waiting": 512,
                 "replay_policy": "instant",
             }
@@ -198,8 +208,8 @@ class DurableSubscription:
         expires = int(_PULL_EXPIRES * 10**9)
         try:
             while self._active:
-                free = self._policy.max_in_flight - self._running - len(self._backlog)
-                if free <= 0:
+                free = self._prefetch - self._running - len(self._backlog)
+                if free < self._low_water and (self._running or self._backlog):
                     self._slot = anyio.Event()
                     await self._slot.wait()
                     continue
@@ -226,7 +236,7 @@ class DurableSubscription:
         that a delivery lost with a connection comes back soon)."""
         while self._active or self._running:
             await anyio.sleep(_ACK_WAIT / 3)
-            for msg in list(self._handling.values()):
+            for msg in [*self._handling.values(), *self._backlog]:
                 await _quietly(msg.in_progress())
 
     def wake(self) -> None:
@@ -251,16 +261,38 @@ class DurableSubscription:
             self._request_left -= 1
             if self._request_left == 0:
                 self._request_done.set()
-        if self._running >= self._policy.max_in_flight:
-            self._backlog.append(msg)  # a late answer to an old pull: wait for a slot
-            return
-        self._start(msg)
+        self._backlog.append(msg)  # taken in arrival order by the workers
+        if self._parked:
+            self._parked.pop().set()
+        elif self._workers < self._policy.max_in_flight:
+            self._workers += 1
+            self._broker._tasks.start_soon(self._work)
 
-    def _start(self, msg: Msg) -> None:
-        self._running += 1
-        if self._idle.is_set():
-            self._idle = anyio.Event()
-        self._broker._tasks.start_soon(self._handle, msg)
+    async def _work(self) -> None:
+        """A worker: runs handlers one after another while messages wait, then parks until
+        the next one (waking a parked task costs less than starting one per message).
+        Workers are made as messages need them, up to ``max_in_flight``, and end at stop."""
+        try:
+            while True:
+                while self._backlog and self._active:
+                    msg = self._backlog.popleft()
+                    self._running += 1
+                    if self._idle.is_set():
+                        self._idle = anyio.Event()
+                    try:
+                        await self._handle(msg)
+                    finally:
+                        self._running -= 1
+                        if self._running == 0:
+                            self._idle.set()
+                        self._slot.set()
+                if not self._active:
+                    return
+                wake = anyio.Event()
+                self._parked.append(wake)
+                await wake.wait()
+        finally:
+            self._workers -= 1
 
     async def _handle(self, msg: Msg) -> None:
         scope = anyio.CancelScope()
@@ -275,12 +307,6 @@ class DurableSubscription:
         finally:
             self._handling.pop(id(msg), None)
             self._scopes.discard(scope)
-            self._running -= 1
-            if self._backlog and self._active:
-                self._start(self._backlog.popleft())
-            self._slot.set()
-            if self._running == 0:
-                self._idle.set()
 
     async def _deliver(self, msg: Msg) -> None:
         attempt = int(msg.metadata.num_delivered)
@@ -330,6 +356,8 @@ class DurableSubscription:
         self._active = False
         self._slot.set()
         self._request_done.set()
+        while self._parked:
+            self._parked.pop().set()  # idle workers end
         drain = self._broker.settings.drain_timeout
         try:
             with anyio.CancelScope(shield=True), anyio.move_on_after(drain):
