@@ -271,45 +271,43 @@ class DurableSubscription:
     async def _work(self) -> None:
         """A worker: runs handlers one after another while messages wait, then parks until
         the next one (waking a parked task costs less than starting one per message).
-        Workers are made as messages need them, up to ``max_in_flight``, and end at stop."""
-        try:
-            while True:
-                while self._backlog and self._active:
-                    msg = self._backlog.popleft()
-                    self._running += 1
-                    if self._idle.is_set():
-                        self._idle = anyio.Event()
-                    try:
-                        await self._handle(msg)
-                    finally:
-                        self._running -= 1
-                        if self._running == 0:
-                            self._idle.set()
-                        self._slot.set()
-                if not self._active:
-                    return
-                wake = anyio.Event()
-                self._parked.append(wake)
-                await wake.wait()
-        finally:
-            self._workers -= 1
-
-    async def _handle(self, msg: Msg) -> None:
+        Workers are made as messages need them, up to ``max_in_flight``, and end at stop;
+        one that stop cancels naks the message it was handling."""
         scope = anyio.CancelScope()
         self._scopes.add(scope)
-        self._handling[id(msg)] = msg
         try:
             with scope:
-                await self._deliver(msg)
-            if scope.cancelled_caught:
-                with anyio.CancelScope(shield=True):
-                    await _quietly(msg.nak())
+                while True:
+                    while self._backlog and self._active:
+                        await self._handle(self._backlog.popleft(), scope)
+                    if not self._active:
+                        return
+                    wake = anyio.Event()
+                    self._parked.append(wake)
+                    await wake.wait()
+        finally:
+            self._scopes.discard(scope)
+            self._workers -= 1
+
+    async def _handle(self, msg: Msg, scope: anyio.CancelScope) -> None:
+        self._running += 1
+        if self._idle.is_set():
+            self._idle = anyio.Event()
+        self._handling[id(msg)] = msg
+        try:
+            await self._deliver(msg)
         finally:
             self._handling.pop(id(msg), None)
-            self._scopes.discard(scope)
+            if scope.cancel_called:  # stop gave up waiting: the next subscriber gets it
+                with anyio.CancelScope(shield=True):
+                    await _quietly(msg.nak())
+            self._running -= 1
+            if self._running == 0:
+                self._idle.set()
+            self._slot.set()
 
     async def _deliver(self, msg: Msg) -> None:
-        attempt = int(msg.metadata.num_delivered)
+        attempt = _delivered(msg.reply)
         message = Message(msg.subject, msg.data, from_nats(msg.headers), attempt)
         policy = self._policy
         if attempt > policy.max_attempts:
@@ -403,6 +401,14 @@ class DurableSubscription:
                 sub._stop_processing()
                 remove_sub(nc, sid(sub))
             self.lingered.set()
+
+
+def _delivered(reply: str) -> int:
+    """The delivery count in a JetStream ack subject, without parsing all of its metadata:
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.…`` (9 tokens), or with a domain and an account
+    hash before the stream (12 or more)."""
+    tokens = reply.split(".", 7)
+    return int(tokens[4] if reply.count(".") == 8 else tokens[6])
 
 
 async def _quietly(coro: Any) -> None:
