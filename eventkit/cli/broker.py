@@ -1,8 +1,9 @@
-"""The embedded NATS server of ``eventkit up``, in a process session of its own.
+"""The embedded NATS server (or 3-node cluster) of ``eventkit up``, in a session of its own.
 
 A terminal's Ctrl-C goes to every process of the foreground group; a nats-server there would
 die at once, while the services still drain and say leave through it. So ``up`` starts the
-server from a small launcher (``python -m eventkit.cli.broker PORT``) in a new session: only
+server from a small launcher (``python -m eventkit.cli.broker PORT [NODES]``) in a new
+session: only
 ``up`` stops it, last. The launcher also stops the server when ``up`` dies without a word (its
 stdin, a pipe from ``up``, closes).
 """
@@ -20,11 +21,14 @@ __all__ = ["EmbeddedBroker"]
 
 
 class EmbeddedBroker:
-    """``start()`` a nats-server with JetStream on 127.0.0.1:``port``; ``stop()`` it."""
+    """``start()`` a nats-server with JetStream on 127.0.0.1:``port`` (``nodes=3``: a cluster
+    on ``port`` and the next two ports); ``stop()`` it."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, nodes: int = 1) -> None:
         self.port = port
-        self.url = f"nats://127.0.0.1:{port}"
+        self.nodes = nodes
+        self.url = "nats://" + ",".join(f"127.0.0.1:{port + i}" for i in range(nodes))
+        self.monitors: list[str] = []  # the nodes' HTTP monitoring URLs, once started
         self._proc: subprocess.Popen[str] | None = None
 
     @property
@@ -34,7 +38,7 @@ class EmbeddedBroker:
 
     def start(self) -> str:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "eventkit.cli.broker", str(self.port)],
+            [sys.executable, "-m", "eventkit.cli.broker", str(self.port), str(self.nodes)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -47,6 +51,7 @@ class EmbeddedBroker:
         output = []
         for line in proc.stdout:
             if line.startswith("ready "):
+                self.monitors = line.split()[2].split(",")
                 return self.url
             output.append(line)
         proc.wait()
@@ -67,20 +72,30 @@ class EmbeddedBroker:
             proc.wait()
 
 
-def _main(port: int) -> int:
-    from ..brokers.nats import EmbeddedNats
+def _main(port: int, nodes: int = 1) -> int:
+    from ..brokers.nats import EmbeddedNats, EmbeddedNatsCluster
     from ..wire import EventKitError
 
     done = threading.Event()
     honour_stop_signals(lambda *_: done.set())
     bind_to_supervisor()
+    server: EmbeddedNats | EmbeddedNatsCluster
     try:
-        server = EmbeddedNats(port=port).start()
+        if nodes > 1:
+            server = EmbeddedNatsCluster(nodes, ports=[port + i for i in range(nodes)])
+        else:
+            server = EmbeddedNats(port=port)
     except EventKitError as exc:
         print(f"error {exc}", flush=True)
         return 1
     try:
-        print(f"ready {server.url}", flush=True)
+        server.start()
+    except EventKitError as exc:
+        server.stop()  # the nodes that did start
+        print(f"error {exc}", flush=True)
+        return 1
+    try:
+        print(f"ready {server.url} {','.join(server.monitor_urls)}", flush=True)
 
         def wait_for_eof() -> None:
             sys.stdin.read()
@@ -94,4 +109,4 @@ def _main(port: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_main(int(sys.argv[1])))
+    sys.exit(_main(*(int(arg) for arg in sys.argv[1:3])))

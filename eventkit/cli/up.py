@@ -3,13 +3,15 @@
 The broker is ``--broker`` / ``EVENTKIT_BROKER``, the stack file's ``broker``, or the default
 ``nats://127.0.0.1:4222``. When nothing answers at the default, an embedded nats-server
 (JetStream on) is started there first, and stopped last; a URL that was named and does not
-answer is an error, unless ``--embed`` asks for a server on it (a typo in a port never
-starts a broker of its own). Every replica of every service runs as
-``python -m eventkit.cli run MODULE:ATTR`` in a session of its own, bound to this process's
-life (:mod:`.lifeline`: no child survives ``up``, even one killed with SIGKILL), with its output
-prefixed and coloured. A process is *up* once its node appears in the registry (matched by
-host and pid), *restarting* after it exited by itself (with backoff), and *down* once
-stopped. The first Ctrl-C, SIGTERM or SIGHUP (a closed terminal) stops every process
+answer is an error, unless ``--embed`` asks for a server on it (a typo in a port never starts a
+broker of its own). ``--nats-cluster`` starts a 3-node JetStream cluster on loopback instead
+(the URL's port and the next two; routes and monitoring on free ports), and the services get
+all three servers, so their streams and buckets get 3 replicas. Every replica of every service
+runs as ``python -m eventkit.cli run MODULE:ATTR`` in a session of its own, bound to this
+process's life (:mod:`.lifeline`: no child survives ``up``, even one killed with SIGKILL), with
+its output prefixed and coloured. A process is *up* once its node appears in the registry
+(matched by host and pid), *restarting* after it exited by itself (with backoff), and *down*
+once stopped. The first Ctrl-C, SIGTERM or SIGHUP (a closed terminal) stops every process
 gracefully (SIGTERM: drain, say leave) and SIGKILLs what did not stop within ``--grace``
 seconds; a second one kills at once.
 """
@@ -82,10 +84,17 @@ class Supervisor:
     """Runs the processes of a stack until told to stop; reports their state as it changes."""
 
     def __init__(
-        self, stack: Stack, url: str, namespace: str | None, *, grace: float = 10.0
+        self,
+        stack: Stack,
+        url: str,
+        namespace: str | None,
+        *,
+        grace: float = 10.0,
+        shown: str | None = None,
     ) -> None:
         self.stack = stack
         self.url = url
+        self.shown = shown or url  # the URL as the stack's lines show it
         self.namespace = namespace
         self.grace = grace
         self.procs: list[Proc] = []
@@ -117,7 +126,7 @@ class Supervisor:
             self._all_up_said = True
             self.say(
                 f"stack {self.stack.name} is up: {len(self.procs)} process(es) on "
-                f"{redact(self.url)}"
+                f"{redact(self.shown)}"
                 + (f", namespace {self.namespace}" if self.namespace else "")
                 + "; Ctrl-C stops it"
             )
@@ -330,6 +339,16 @@ EmbedOption = Annotated[
 ]
 
 
+ClusterOption = Annotated[
+    bool,
+    typer.Option(
+        "--nats-cluster",
+        help="Start a local 3-node NATS JetStream cluster (R3 streams) on loopback at the "
+        "broker URL's port and the next two, instead of a single embedded server",
+    ),
+]
+
+
 def up(
     directory: Annotated[
         Path, typer.Argument(help="Directory with an eventkit.toml naming the services")
@@ -340,6 +359,7 @@ def up(
         float, typer.Option(help="Seconds processes get to stop before they are killed")
     ] = 10.0,
     embed: EmbedOption = None,
+    nats_cluster: ClusterOption = False,
 ) -> None:
     """Bring up a stack (broker included, when none runs) until Ctrl-C."""
     try:
@@ -357,14 +377,24 @@ def up(
         Settings.load(argv=["--broker", url] + (["--namespace", namespace] if namespace else []))
     except ConfigError as exc:
         fail(str(exc))
-    server = _broker_for(url, source, embed)
-    supervisor = Supervisor(stack, url, namespace, grace=grace)
+    server: EmbeddedBroker | None
+    if nats_cluster:
+        server = _cluster_for(url, embed)
+        url = server.url
+    else:
+        server = _broker_for(url, source, embed)
+    shown = url
+    if server is not None and server.monitors:
+        # The services read the embedded servers' sync settings where they are served.
+        url = f"{server.url}?monitor={','.join(server.monitors)}"
+    supervisor = Supervisor(stack, url, namespace, grace=grace, shown=shown)
     try:
         run_async(supervisor.run, handle_signals=False)
     finally:
         if server is not None:
             server.stop()
-            console.print("[bold]eventkit |[/] embedded NATS server stopped")
+            what = "cluster" if nats_cluster else "server"
+            console.print(f"[bold]eventkit |[/] embedded NATS {what} stopped")
 
 
 def _source(broker: str | None, stack: Stack) -> str | None:
@@ -402,5 +432,37 @@ def _broker_for(url: str, source: str | None, embed: bool | None) -> EmbeddedBro
     console.print(
         f"[bold]eventkit |[/] nothing answered at {escape(shown)}: started an embedded NATS "
         f"server (JetStream on, pid {server.pid}) at {escape(server.url)}; it stops with the stack"
+    )
+    return server
+
+
+def _cluster_for(url: str, embed: bool | None) -> EmbeddedBroker:
+    """The 3-node cluster of ``--nats-cluster``, at the URL's port and the next two."""
+    shown = redact(url)
+    if embed is False:
+        fail("--nats-cluster starts a cluster of its own; leave out --no-embed")
+    port = _embedded_port(url)
+    if port is None or port + 2 > 65535:
+        fail(
+            f"--nats-cluster starts its nodes at a loopback nats:// URL, got {shown}",
+            "e.g. --broker nats://127.0.0.1:4222 (nodes on 4222, 4223 and 4224)",
+        )
+    taken = [p for p in range(port, port + 3) if _answers(f"nats://127.0.0.1:{p}")]
+    if taken:
+        fail(
+            f"--nats-cluster: something already answers on 127.0.0.1 port(s) "
+            f"{', '.join(map(str, taken))}",
+            "pick another port with --broker nats://127.0.0.1:PORT (the cluster takes PORT "
+            "and the next two)",
+        )
+    with progress(f"starting a 3-node NATS cluster on 127.0.0.1:{port}-{port + 2}"):
+        server = EmbeddedBroker(port, nodes=3)
+        try:
+            server.start()
+        except EventKitError as exc:
+            fail(f"could not start the NATS cluster: {exc}", no_broker_hint(url))
+    console.print(
+        f"[bold]eventkit |[/] started a 3-node NATS JetStream cluster (pid {server.pid}) at "
+        f"{escape(server.url)}: streams and buckets get 3 replicas; it stops with the stack"
     )
     return server

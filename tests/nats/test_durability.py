@@ -191,6 +191,20 @@ async def test_another_servers_monitor_is_not_believed(caplog: pytest.LogCapture
 
 
 @pytest.mark.anyio
+async def test_of_several_monitors_the_connected_servers_is_read(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, LOGGER)
+    async with EmbeddedNats(sync_always=False) as server, EmbeddedNats() as other:
+        monitors = f"{other.monitor_urls[0]},{server.monitor_urls[0]}"
+        broker = NatsBroker(f"{server.url}?monitor={monitors}")
+        async with broker:
+            await _durable_traffic(broker)
+        assert broker.jetstream_sync is not None and broker.jetstream_sync.synced is False
+    assert len(_warnings(caplog)) == 1
+
+
+@pytest.mark.anyio
 async def test_no_monitoring_endpoint_is_said_once_and_off_checks_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -57,9 +57,10 @@ class NatsSettings:
     ack, or a connection that is down) before it fails. ``replicas``: copies of each stream
     and key-value bucket eventkit makes (None: 3 when the connected cluster has 3 or more
     servers, else 1). ``monitor``: the server's HTTP monitoring URL, where the broker reads
-    whether JetStream syncs writes before acking them (None: port 8222 on the connected host;
-    ``"off"``: no check). ``prefetch``: durable messages a subscriber holds at once, running
-    and waiting (None: twice ``max_in_flight``, at least 32).
+    whether JetStream syncs writes before acking them (comma-separated for a cluster's nodes;
+    None: port 8222 on the connected host; ``"off"``: no check). ``prefetch``: durable
+    messages a subscriber holds at once, running and waiting (None: twice ``max_in_flight``,
+    at least 32).
     """
 
     servers: list[str]

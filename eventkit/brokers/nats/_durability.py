@@ -11,10 +11,11 @@ JetStream account info (``$JS.API.INFO``) and the system requests open to every 
 (``$SYS.REQ.USER.INFO``, ``...PING.CONNZ``, ``...PING.STATZ``) carry no sync settings, and
 ``VARZ``/``JSZ`` answer only the system account. The HTTP monitoring endpoint does:
 ``/varz`` has ``jetstream.config.sync_always`` and ``sync_interval``. So the broker reads
-``/varz`` at its ``monitor=`` URL, or at the NATS default monitoring port (8222) on the host
-it is connected to, and believes the answer only when it comes from the server it is
-connected to (the same ``server_id``). Where no endpoint answers, it says once that it
-could not tell. The check is pure but for one HTTP GET, run in a worker thread.
+``/varz`` at its ``monitor=`` URL (or URLs, comma-separated: a cluster's nodes), or at the
+NATS default monitoring port (8222) on the host it is connected to, and believes the answer
+only when it comes from the server it is connected to (the same ``server_id``). Where no
+endpoint answers, it says once that it could not tell. The check is pure but for the HTTP
+GETs, run in a worker thread.
 """
 
 from __future__ import annotations
@@ -81,10 +82,16 @@ async def check_connection(nc: Client, settings: NatsSettings, url: str) -> Sync
         return None
     where = nc.connected_url
     host = where.hostname if where is not None else None
-    if monitor is None:
-        monitor = monitor_for(host)
     shown = f"{host}:{where.port}" if where is not None else url
-    return await check_sync(shown, str(server_info(nc).get("server_id", "")), monitor)
+    server_id = str(server_info(nc).get("server_id", ""))
+    candidates = monitor.split(",") if monitor else [monitor_for(host)]
+    reasons = []
+    for candidate in candidates:  # a cluster's nodes: the one this connection reached
+        report = await check_sync(shown, server_id, candidate)
+        if report.synced is not None:
+            return report
+        reasons.append(report.reason)
+    return SyncReport(shown, str(monitor or ""), None, reason="; ".join(reasons))
 
 
 def monitor_for(host: str | None, port: int = DEFAULT_MONITOR_PORT) -> str | None:

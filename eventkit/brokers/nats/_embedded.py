@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -293,16 +294,31 @@ class EmbeddedNats(_Servers):
 
 
 class EmbeddedNatsCluster(_Servers):
-    """``size`` nats-servers (default 3) in one cluster with JetStream, on loopback."""
+    """``size`` nats-servers (default 3) in one cluster with JetStream, on loopback.
 
-    def __init__(self, size: int = 3, *, name: str = "eventkit", sync_always: bool = True) -> None:
+    ``ports``: the nodes' client ports (default: free ones); route and monitoring ports are
+    always free ones.
+    """
+
+    def __init__(
+        self,
+        size: int = 3,
+        *,
+        name: str = "eventkit",
+        sync_always: bool = True,
+        ports: Sequence[int] | None = None,
+    ) -> None:
         if size < 1:
             raise ConfigError(f"a cluster needs at least one node, got size={size}")
+        if ports is not None and (
+            len(ports) != size or not all(0 < p < 65536 for p in ports) or len(set(ports)) < size
+        ):
+            raise ConfigError(f"ports must be {size} distinct ports 1-65535, got {list(ports)}")
         workdir = Path(tempfile.mkdtemp(prefix="eventkit-nats-cluster-"))
         nodes = [
             _Node(
                 name=f"n{i + 1}",
-                port=free_port(),
+                port=ports[i] if ports is not None else free_port(),
                 http_port=free_port(),
                 cluster_port=free_port(),
                 store=workdir / f"n{i + 1}",
