@@ -70,7 +70,7 @@ async def raw_durable(env: Env) -> AsyncIterator[Round]:
     """JetStream: a stream of our own with eventkit's durability settings (interest
     retention, a ``Nats-Msg-Id`` on each publish), ``js.publish`` awaiting each ack, a durable
     push consumer acking each message after decoding it. The server's work is then the same
-    on both sides; a limits stream without ids costs the server less (docs/performance.md)."""
+    on both sides; a limits stream without ids costs the server less (docs/durability.md)."""
     tag = uuid.uuid4().hex[:8]
     subject = f"{env.prefix}.raw{tag}.orders"
     stream_name = f"bench-raw-{tag}"

@@ -262,3 +262,15 @@ async def test_a_single_server_gets_one_replica(nats_server: EmbeddedNats) -> No
         await sub.stop()
         kv = await broker.key_value(f"kv-{p}")
         assert (await kv.status()).stream_info.config.num_replicas == 1
+
+
+@pytest.mark.anyio
+async def test_replicas_asked_of_a_single_server_are_a_clear_error(
+    nats_server: EmbeddedNats,
+) -> None:
+    p = f"d{uuid.uuid4().hex[:8]}"
+    async with NatsBroker(nats_server.url, replicas=3) as broker:
+        with pytest.raises(ConfigError, match="replicas=3 needs a NATS cluster"):
+            await broker.subscribe(f"{p}.ev", Recorder(), durable=f"{p}-d")
+        with pytest.raises(ConfigError, match="replicas=3 needs a NATS cluster"):
+            await broker.key_value(f"kv-{p}")

@@ -261,7 +261,7 @@ class NatsBroker(BaseBroker):
             self._sync_checked = True
             self.jetstream_sync = await check_connection(self._client(), self.settings, self.url)
             if self.jetstream_sync is not None:
-                log_report(self.jetstream_sync, self.replicas)
+                log_report(self.jetstream_sync, self.settings.replicas or self.replicas)
 
     # -- publish ---------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from typing import Any
 import anyio.to_thread
 from nats.aio.client import Client
 
-from ...wire import loggable, redact
+from ...wire import ConfigError, loggable, redact
 from ._compat import server_info
 from ._config import NatsSettings
 
@@ -66,10 +66,18 @@ class SyncReport:
 def replicas_for(settings: NatsSettings, info: dict[str, Any]) -> int:
     """The ``replicas`` setting, or by the cluster: 3 when the server's INFO names a cluster
     of 3 or more servers (``connect_urls``: the client URLs of every node that is up), or
-    the URL names 3 or more servers of a cluster; else 1 (a single server)."""
+    the URL names 3 or more servers of a cluster; else 1 (a single server). More than one
+    replica asked of a single server is a :class:`ConfigError` (JetStream refuses it)."""
+    clustered = bool(info.get("cluster"))
     if settings.replicas is not None:
+        if settings.replicas > 1 and not clustered:
+            raise ConfigError(
+                f"replicas={settings.replicas} needs a NATS cluster, and the server at "
+                f"{settings.display} is a single server: leave replicas unset (1 here, 3 on a "
+                "cluster of 3 or more) or set replicas=1"
+            )
         return settings.replicas
-    if not info.get("cluster"):
+    if not clustered:
         return 1
     known = max(len(set(info.get("connect_urls") or ())), len(settings.servers))
     return 3 if known >= 3 else 1
