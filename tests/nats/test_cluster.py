@@ -4,6 +4,7 @@ lost while one node is SIGKILLed and another restarted in the middle of a stream
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -106,3 +107,28 @@ async def test_no_acknowledged_event_is_lost_across_a_kill_and_a_restart(
         await got.wait_ids(acked, timeout=60)
         assert len(acked) >= 300
         assert len(failed) < len(acked)  # the stream went on through both faults
+
+
+async def test_a_failover_checks_the_new_nodes_sync_setting(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "eventkit.broker.nats")
+    async with EmbeddedNatsCluster(3, sync_always=False) as nodes:
+        p = f"c{uuid.uuid4().hex[:8]}"
+        monitors = ",".join(nodes.monitor_urls)
+        url = f"{nodes.url}?monitor={monitors}"
+        got = Recorder()
+        async with NatsBroker(url, options={"dont_randomize": True}) as broker:
+            await broker.subscribe(f"{p}.ev", got, durable=f"{p}-d", policy=POLICY)
+            first = broker.jetstream_sync
+            assert first is not None and first.synced is False
+            assert first.server.endswith(f":{nodes.ports[0]}")
+            await nodes.kill(0)
+            await wait_until(
+                lambda: broker.jetstream_sync is not first, timeout=30, what="a second check"
+            )
+            second = broker.jetstream_sync
+            assert second is not None and second.synced is False
+            assert second.server != first.server
+        warned = [m for m in caplog.messages if "before syncing them" in m]
+        assert len(warned) == 2

@@ -65,7 +65,7 @@ from ._compat import remove_sub, require, server_info, sid
 from ._config import NatsSettings, parse_settings
 from ._core import NatsSubscription
 from ._delay import DelayedRelease
-from ._durability import SyncReport, check_connection, log_report, replicas_for
+from ._durability import SyncCheck, SyncReport, replicas_for
 from ._errors import DRIVER_ERRORS, HOW_TO_START, connect_error, translate
 from ._fastpath import make_client
 from ._headers import STRUCTURED_ONLY, to_nats
@@ -123,10 +123,7 @@ class NatsBroker(BaseBroker):
         self._connect_error: Exception | None = None
         self._fast_size_limit = 0
         self._delayed = DelayedRelease(self)
-        self._sync_checked = False
-        self.jetstream_sync: SyncReport | None = None
-        """Whether the server syncs JetStream writes before acking them, once checked (at the
-        first durable subscribe or stored publish of a connection; see :mod:`._durability`)."""
+        self._sync = SyncCheck(self.settings, self.url)
         self.capabilities = self._capabilities(durable=True, max_payload=None)
 
     # -- connection ------------------------------------------------------------------------
@@ -158,8 +155,7 @@ class NatsBroker(BaseBroker):
             raise connect_error(exc, self.url, reason, answered) from exc
         nc.options["max_reconnect_attempts"] = -1  # connected once: keep reconnecting
         self._nc = nc
-        self._sync_checked = False
-        self.jetstream_sync = None
+        self._sync = SyncCheck(self.settings, self.url)
         info = server_info(nc)
         # NATS counts headers in max_payload: leave them room, so that any body up to the
         # advertised limit fits with ordinary headers.
@@ -247,6 +243,8 @@ class NatsBroker(BaseBroker):
         for sub in self._subscriptions:
             if isinstance(sub, DurableSubscription):
                 sub.wake()
+        if nc is not None and self._sync.is_new_server(nc):
+            self._tasks.start_soon(self._check_sync_in_background)
 
     @property
     def replicas(self) -> int:
@@ -254,14 +252,14 @@ class NatsBroker(BaseBroker):
         3 in a cluster of 3 or more servers, else 1 (see :func:`._durability.replicas_for`)."""
         return replicas_for(self.settings, server_info(self._client()))
 
+    @property
+    def jetstream_sync(self) -> SyncReport | None:
+        """Whether the server syncs JetStream writes before acking them, once checked (at the
+        first durable subscribe or stored publish on each server; :mod:`._durability`)."""
+        return self._sync.report
+
     async def _check_sync(self) -> None:
-        """Read the server's JetStream sync settings once per connection and log the finding
-        (one warning when acknowledged writes may not be on disk yet)."""
-        if not self._sync_checked:
-            self._sync_checked = True
-            self.jetstream_sync = await check_connection(self._client(), self.settings, self.url)
-            if self.jetstream_sync is not None:
-                log_report(self.jetstream_sync, self.settings.replicas or self.replicas)
+        await self._sync.run(self._client(), lambda: self.settings.replicas or self.replicas)
 
     # -- publish ---------------------------------------------------------------------------
 
@@ -370,8 +368,8 @@ class NatsBroker(BaseBroker):
         nc = self._client()
         if self._down_since is not None:
             self._check_outage(message.topic)
-        if not self._sync_checked:
-            self._sync_checked = True  # the task checks; publishes do not wait for it
+        if not self._sync.started:
+            self._sync.started = True  # the task checks; publishes do not wait for it
             self._tasks.start_soon(self._check_sync_in_background)
         stored = await js_publish(
             nc,
@@ -386,7 +384,7 @@ class NatsBroker(BaseBroker):
         return stored
 
     async def _check_sync_in_background(self) -> None:
-        self._sync_checked = False
+        self._sync.started = False
         await self._check_sync()
 
     async def _list_stream_subjects(self) -> list[str] | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ from ._config import NatsSettings
 
 __all__ = [
     "DEFAULT_MONITOR_PORT",
+    "SyncCheck",
     "SyncReport",
     "check_connection",
     "check_sync",
@@ -163,3 +165,32 @@ def log_report(report: SyncReport, replicas: int) -> None:
         risk,
         _DOC,
     )
+
+
+class SyncCheck:
+    """The check of one broker: run once per server it connects to (a failover to another
+    node of a cluster checks that node too), at most one warning for each."""
+
+    def __init__(self, settings: NatsSettings, url: str) -> None:
+        self._settings = settings
+        self._url = url
+        self._servers: set[str] = set()
+        self.started = False  # a check ran or is running for the current server
+        self.report: SyncReport | None = None
+
+    def is_new_server(self, nc: Client) -> bool:
+        """After a reconnect: whether ``nc`` reached a server not checked yet, where a check
+        already ran on another (a connection that never did durable work is not checked)."""
+        return bool(self._servers) and server_info(nc).get("server_id") not in self._servers
+
+    async def run(self, nc: Client, replicas: Callable[[], int]) -> None:
+        if self.started:
+            return
+        self.started = True
+        server_id = str(server_info(nc).get("server_id", ""))
+        if server_id in self._servers:
+            return
+        self._servers.add(server_id)
+        self.report = await check_connection(nc, self._settings, self._url)
+        if self.report is not None:
+            log_report(self.report, replicas())
