@@ -243,6 +243,7 @@ def test_replicas_prefetch_and_monitor_come_from_the_url_or_keywords() -> None:
         ("nats://h:4222", {"replicas": 6}, "replicas must be between 1 and 5"),
         ("nats://h:4222?prefetch=0", {}, "prefetch must be at least 1"),
         ("nats://h:4222?monitor=h:8222", {}, "monitor must be the server's http"),
+        ("nats://h:4222", {"monitor": "http://a:8222,b:8222"}, "monitor must be the server's"),
     ],
 )
 def test_bad_durability_settings_are_clear_errors(url: str, kw: dict[str, Any], match: str) -> None:

@@ -209,9 +209,13 @@ def parse_settings(url: str, **kw: Any) -> NatsSettings:
             f"prefetch must be at least 1 (durable messages held), got {merged['prefetch']!r}"
         )
     monitor = merged.get("monitor")
-    if monitor not in (None, "off") and urlsplit(monitor).scheme not in ("http", "https"):
+    if monitor not in (None, "off") and not all(
+        urlsplit(m).scheme in ("http", "https") and urlsplit(m).hostname
+        for m in str(monitor).split(",")
+    ):
         raise ConfigError(
-            f"monitor must be the server's http(s) monitoring URL or 'off', got {redact(monitor)!r}"
+            "monitor must be the server's http(s) monitoring URL (several: comma-separated) "
+            f"or 'off', got {redact(monitor)!r}"
         )
 
     if merged.get("content_mode", "structured") not in _CONTENT_MODES:
