@@ -3,9 +3,9 @@
 A terminal's Ctrl-C goes to every process of the foreground group; a nats-server there would
 die at once, while the services still drain and say leave through it. So ``up`` starts the
 server from a small launcher (``python -m eventkit.cli.broker PORT [NODES]``) in a new
-session: only
-``up`` stops it, last. The launcher also stops the server when ``up`` dies without a word (its
-stdin, a pipe from ``up``, closes).
+session: only ``up`` stops it, last. The launcher also stops the server when ``up`` dies
+without a word (its stdin, a pipe from ``up``, closes). Once the server is ready it prints
+``ready URL MONITORS``: the client URL and the nodes' HTTP monitoring URLs.
 """
 
 from __future__ import annotations
