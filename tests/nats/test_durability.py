@@ -3,12 +3,14 @@ and the replicas streams and buckets get."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import logging
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -275,3 +277,47 @@ async def test_replicas_asked_of_a_single_server_are_a_clear_error(
             await broker.subscribe(f"{p}.ev", Recorder(), durable=f"{p}-d")
         with pytest.raises(ConfigError, match="replicas=3 needs a NATS cluster"):
             await broker.key_value(f"kv-{p}")
+
+
+@contextmanager
+def _slow_monitor(real: str, delay: float) -> Iterator[str]:
+    """A monitoring endpoint that answers as ``real`` does, ``delay`` seconds late."""
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            time.sleep(delay)
+            body = json.dumps(_varz(real)).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.anyio
+async def test_closing_while_a_publishers_check_runs_is_quiet(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, LOGGER)
+    async with EmbeddedNats(sync_always=False) as server:
+        p = f"d{uuid.uuid4().hex[:8]}"
+        async with NatsBroker(server.url, monitor="off") as subscriber:
+            await subscriber.subscribe(f"{p}.ev", Recorder(), durable=f"{p}-d")
+            with _slow_monitor(server.monitor_urls[0], 0.5) as slow:
+                publisher = NatsBroker(server.url, monitor=slow)
+                async with publisher:
+                    await publisher.publish(Message(f"{p}.ev", b"{}", {"x-id": "1"}))
+                    # closed while the check still waits for the monitoring endpoint
+    assert publisher.closed
+    assert len(_warnings(caplog)) <= 1

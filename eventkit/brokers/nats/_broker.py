@@ -250,7 +250,9 @@ class NatsBroker(BaseBroker):
     def replicas(self) -> int:
         """Replicas of the streams and buckets this broker makes: the ``replicas`` option, or
         3 in a cluster of 3 or more servers, else 1 (see :func:`._durability.replicas_for`)."""
-        return replicas_for(self.settings, server_info(self._client()))
+        nc = self._client()
+        pool = len({(u.hostname, u.port) for u in nc.servers})
+        return replicas_for(self.settings, server_info(nc), pool)
 
     @property
     def jetstream_sync(self) -> SyncReport | None:
@@ -385,7 +387,10 @@ class NatsBroker(BaseBroker):
 
     async def _check_sync_in_background(self) -> None:
         self._sync.started = False
-        await self._check_sync()
+        try:
+            await self._check_sync()
+        except BrokerClosed:  # closed meanwhile: nothing left to warn about
+            log.debug("the JetStream sync check ended with the broker")
 
     async def _list_stream_subjects(self) -> list[str] | None:
         """Every stream's subjects, listed and kept; None when JetStream cannot answer now."""

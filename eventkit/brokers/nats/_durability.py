@@ -65,11 +65,12 @@ class SyncReport:
     reason: str = ""
 
 
-def replicas_for(settings: NatsSettings, info: dict[str, Any]) -> int:
+def replicas_for(settings: NatsSettings, info: dict[str, Any], pool: int = 0) -> int:
     """The ``replicas`` setting, or by the cluster: 3 when the server's INFO names a cluster
-    of 3 or more servers (``connect_urls``: the client URLs of every node that is up), or
-    the URL names 3 or more servers of a cluster; else 1 (a single server). More than one
-    replica asked of a single server is a :class:`ConfigError` (JetStream refuses it)."""
+    of 3 or more servers (``connect_urls``: the client URLs of the nodes up at connect), or
+    the client knows 3 or more of its servers (``pool``: the URL's, and those the cluster
+    announced since); else 1 (a single server). More than one replica asked of a single
+    server is a :class:`ConfigError` (JetStream refuses it)."""
     clustered = bool(info.get("cluster"))
     if settings.replicas is not None:
         if settings.replicas > 1 and not clustered:
@@ -81,7 +82,7 @@ def replicas_for(settings: NatsSettings, info: dict[str, Any]) -> int:
         return settings.replicas
     if not clustered:
         return 1
-    known = max(len(set(info.get("connect_urls") or ())), len(settings.servers))
+    known = max(len(set(info.get("connect_urls") or ())), len(settings.servers), pool)
     return 3 if known >= 3 else 1
 
 
