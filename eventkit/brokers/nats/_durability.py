@@ -20,6 +20,7 @@ GETs, run in a worker thread.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import urllib.request
@@ -125,7 +126,7 @@ async def check_sync(server: str, server_id: str, monitor: str | None) -> SyncRe
     shown = redact(monitor)
     try:
         varz = await anyio.to_thread.run_sync(_get_varz, monitor)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:
         reason = f"no monitoring endpoint answered at {shown} ({type(exc).__name__})"
         return SyncReport(server, shown, None, reason=reason)
     if not isinstance(varz, dict) or varz.get("server_id") != server_id:
