@@ -65,7 +65,7 @@ from ._compat import remove_sub, require, server_info, sid
 from ._config import NatsSettings, parse_settings
 from ._core import NatsSubscription
 from ._delay import DelayedRelease
-from ._durability import SyncCheck, SyncReport, replicas_for
+from ._durability import SyncCheck, SyncReport, replicas_of
 from ._errors import DRIVER_ERRORS, HOW_TO_START, connect_error, translate
 from ._fastpath import make_client
 from ._headers import STRUCTURED_ONLY, to_nats
@@ -92,15 +92,11 @@ _NUID = NUID()  # message ids for JetStream de-duplication, where the event has 
 class NatsBroker(BaseBroker):
     """A NATS broker: ``NatsBroker("nats://127.0.0.1:4222")``.
 
-    Options: ``drain_timeout`` (seconds close/stop wait for handlers), ``connect_timeout``
-    (per server), ``publish_timeout`` (how long a publish waits for a JetStream ack or for a
-    lost connection to return), ``max_reconnect_buffer`` (bytes buffered while
-    reconnecting), ``user``/``password``/``token``, ``creds`` (a ``.creds`` file), ``nkey``
-    (an NKEY seed file), ``tls_ca``/``tls_cert``/``tls_key``, ``name``, ``replicas``
-    (JetStream stream and bucket replicas; default 3 in a cluster of 3 or more, else 1),
-    ``monitor`` (the server's HTTP monitoring URL, to check that JetStream syncs writes
-    before acking them), ``prefetch`` (durable messages held per subscriber), and
-    ``options`` (passed to nats-py's connect).
+    Options (docs/nats.md; the durability ones also docs/durability.md): ``drain_timeout``,
+    ``connect_timeout``, ``publish_timeout``, ``max_reconnect_buffer``, credentials
+    (``user``/``password``/``token``, ``creds``, ``nkey``), TLS files (``tls_ca``,
+    ``tls_cert``, ``tls_key``), ``name``, ``content_mode``, durability (``replicas``,
+    ``monitor``, ``prefetch``), and ``options`` (passed to nats-py's connect).
     """
 
     def __init__(self, url: str = "nats://127.0.0.1:4222", **options: Any) -> None:
@@ -123,7 +119,7 @@ class NatsBroker(BaseBroker):
         self._connect_error: Exception | None = None
         self._fast_size_limit = 0
         self._delayed = DelayedRelease(self)
-        self._sync = SyncCheck(self.settings, self.url)
+        self._sync = SyncCheck(self.settings, self.url, self._client, self._tasks)
         self.capabilities = self._capabilities(durable=True, max_payload=None)
 
     # -- connection ------------------------------------------------------------------------
@@ -155,7 +151,7 @@ class NatsBroker(BaseBroker):
             raise connect_error(exc, self.url, reason, answered) from exc
         nc.options["max_reconnect_attempts"] = -1  # connected once: keep reconnecting
         self._nc = nc
-        self._sync = SyncCheck(self.settings, self.url)
+        self._sync = SyncCheck(self.settings, self.url, self._client, self._tasks)
         info = server_info(nc)
         # NATS counts headers in max_payload: leave them room, so that any body up to the
         # advertised limit fits with ordinary headers.
@@ -243,25 +239,18 @@ class NatsBroker(BaseBroker):
         for sub in self._subscriptions:
             if isinstance(sub, DurableSubscription):
                 sub.wake()
-        if nc is not None and self._sync.is_new_server(nc):
-            self._tasks.start_soon(self._check_sync_in_background)
+        if nc is not None:
+            self._sync.reconnected(nc)
 
     @property
     def replicas(self) -> int:
-        """Replicas of the streams and buckets this broker makes: the ``replicas`` option, or
-        3 in a cluster of 3 or more servers, else 1 (see :func:`._durability.replicas_for`)."""
-        nc = self._client()
-        pool = len({(u.hostname, u.port) for u in nc.servers})
-        return replicas_for(self.settings, server_info(nc), pool)
+        """Replicas of the streams and buckets made here (:func:`._durability.replicas_for`)."""
+        return replicas_of(self.settings, self._client())
 
     @property
     def jetstream_sync(self) -> SyncReport | None:
-        """Whether the server syncs JetStream writes before acking them, once checked (at the
-        first durable subscribe or stored publish on each server; :mod:`._durability`)."""
+        """Whether the server syncs JetStream writes before acking them (:mod:`._durability`)."""
         return self._sync.report
-
-    async def _check_sync(self) -> None:
-        await self._sync.run(self._client(), lambda: self.settings.replicas or self.replicas)
 
     # -- publish ---------------------------------------------------------------------------
 
@@ -371,8 +360,7 @@ class NatsBroker(BaseBroker):
         if self._down_since is not None:
             self._check_outage(message.topic)
         if not self._sync.started:
-            self._sync.started = True  # the task checks; publishes do not wait for it
-            self._tasks.start_soon(self._check_sync_in_background)
+            self._sync.run_soon()
         stored = await js_publish(
             nc,
             message.topic,
@@ -384,13 +372,6 @@ class NatsBroker(BaseBroker):
         if not stored:
             self._captured[message.topic] = False
         return stored
-
-    async def _check_sync_in_background(self) -> None:
-        self._sync.started = False
-        try:
-            await self._check_sync()
-        except BrokerClosed:  # closed meanwhile: nothing left to warn about
-            log.debug("the JetStream sync check ended with the broker")
 
     async def _list_stream_subjects(self) -> list[str] | None:
         """Every stream's subjects, listed and kept; None when JetStream cannot answer now."""
@@ -454,7 +435,7 @@ class NatsBroker(BaseBroker):
         policy = policy or _DEFAULT_POLICY
         sub: NatsSubscription | DurableSubscription
         if durable is not None:
-            await self._check_sync()
+            await self._sync.run()
             await self._ensure_dead_letters()
             sub = DurableSubscription(self, topic, durable, guarded(handler), policy)
         else:

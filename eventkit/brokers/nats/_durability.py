@@ -31,7 +31,8 @@ from typing import Any
 import anyio.to_thread
 from nats.aio.client import Client
 
-from ...wire import ConfigError, loggable, redact
+from ..._tasks import TaskHost
+from ...wire import BrokerClosed, ConfigError, loggable, redact
 from ._compat import server_info
 from ._config import NatsSettings
 
@@ -44,6 +45,7 @@ __all__ = [
     "log_report",
     "monitor_for",
     "replicas_for",
+    "replicas_of",
 ]
 
 log = logging.getLogger("eventkit.broker.nats")
@@ -64,6 +66,12 @@ class SyncReport:
     synced: bool | None
     interval: float | None = None
     reason: str = ""
+
+
+def replicas_of(settings: NatsSettings, nc: Client) -> int:
+    """:func:`replicas_for` the server ``nc`` is connected to and the servers it knows."""
+    pool = len({(u.hostname, u.port) for u in nc.servers})
+    return replicas_for(settings, server_info(nc), pool)
 
 
 def replicas_for(settings: NatsSettings, info: dict[str, Any], pool: int = 0) -> int:
@@ -170,29 +178,51 @@ def log_report(report: SyncReport, replicas: int) -> None:
 
 
 class SyncCheck:
-    """The check of one broker: run once per server it connects to (a failover to another
-    node of a cluster checks that node too), at most one warning for each."""
+    """The check of one broker's connection: run once per server it reaches (a failover to
+    another node of a cluster checks that node too), so at most one warning for each.
+    ``client`` gives the connection (raising :class:`BrokerClosed` once it is closed);
+    checks that nothing waits for run in ``tasks``."""
 
-    def __init__(self, settings: NatsSettings, url: str) -> None:
+    def __init__(
+        self, settings: NatsSettings, url: str, client: Callable[[], Client], tasks: TaskHost
+    ) -> None:
         self._settings = settings
         self._url = url
+        self._client = client
+        self._tasks = tasks
         self._servers: set[str] = set()
         self.started = False  # a check ran or is running for the current server
         self.report: SyncReport | None = None
 
-    def is_new_server(self, nc: Client) -> bool:
-        """After a reconnect: whether ``nc`` reached a server not checked yet, where a check
-        already ran on another (a connection that never did durable work is not checked)."""
-        return bool(self._servers) and server_info(nc).get("server_id") not in self._servers
-
-    async def run(self, nc: Client, replicas: Callable[[], int]) -> None:
+    async def run(self) -> None:
+        """Check now, unless this server was checked already (a durable subscribe waits)."""
         if self.started:
             return
         self.started = True
+        nc = self._client()
         server_id = str(server_info(nc).get("server_id", ""))
         if server_id in self._servers:
             return
         self._servers.add(server_id)
         self.report = await check_connection(nc, self._settings, self._url)
         if self.report is not None:
-            log_report(self.report, replicas())
+            log_report(self.report, self._settings.replicas or replicas_of(self._settings, nc))
+
+    def run_soon(self) -> None:
+        """Check beside the caller (a publish never waits for it)."""
+        if not self.started:
+            self.started = True
+            self._tasks.start_soon(self._run_beside)
+
+    def reconnected(self, nc: Client) -> None:
+        """After a reconnect: check the server reached, if it is new and a check already ran
+        on another (a connection that never did durable work is not checked)."""
+        if self._servers and server_info(nc).get("server_id") not in self._servers:
+            self._tasks.start_soon(self._run_beside)
+
+    async def _run_beside(self) -> None:
+        self.started = False
+        try:
+            await self.run()
+        except BrokerClosed:  # closed meanwhile: nothing left to warn about
+            log.debug("the JetStream sync check ended with the broker")
