@@ -159,9 +159,8 @@ async def test_delayed_messages_outlive_their_publisher(
     assert got.times[0] - started >= DELAY - MARGIN
 
 
+@pytest.mark.not_on("memory", "http")  # in-process: there is no server to restart
 async def test_delayed_messages_survive_a_server_restart(target: Target, topic: str) -> None:
-    if target.in_process:
-        pytest.skip(f"{target.name} is in-process: there is no server to restart")
     assert target.restartable is not None
     async with target.restartable() as server, server.new_broker() as broker:
         assert broker.capabilities.delay_kept, f"{target.name} should keep delayed messages"

@@ -45,10 +45,9 @@ async def raises_only_eventkit_errors(
     return None
 
 
+@pytest.mark.not_on("memory")  # in-process: there is no server to miss
 async def test_connect_to_a_server_that_does_not_answer(target: Target) -> None:
-    if target.unreachable is None:
-        assert target.in_process, f"{target.name} must declare an unreachable broker"
-        pytest.skip(f"{target.name} is in-process: there is no server to miss")
+    assert target.unreachable is not None, f"{target.name} must declare an unreachable broker"
     broker = target.unreachable()
     with anyio.fail_after(60), pytest.raises(ConnectionLost):
         await broker.connect()
@@ -85,12 +84,11 @@ async def test_bad_input_is_refused_with_eventkit_errors(broker: Broker, topic: 
             await broker.publish(Message(f"{topic}.big", b"x" * (limit + 1)))
 
 
+@pytest.mark.not_on("memory", "http")  # in-process: there is no server to stop
 async def test_a_server_outage_raises_only_eventkit_errors(
     target: Target, topic: str, request: pytest.FixtureRequest
 ) -> None:
     """On a server of the test's own (no shared server is stopped)."""
-    if target.in_process:
-        pytest.skip(f"{target.name} is in-process: there is no server to stop")
     assert target.restartable is not None  # Target refuses a server without one
     async with target.restartable() as server, server.new_broker() as broker:
         async with server.outage():

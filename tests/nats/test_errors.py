@@ -143,3 +143,38 @@ async def test_nkey_seed_file_authenticates(tmp_path: Path) -> None:
             await got.wait_ids(["1"])
         with pytest.raises(ConnectionLost):
             await NatsBroker(server.url, connect_timeout=1.0).connect()
+
+
+class _SilentThenAnswering:
+    """A client whose JetStream API is silent ``silent`` times (a cluster electing its meta
+    leader), then answers."""
+
+    def __init__(self, silent: int, *, connected: bool) -> None:
+        self.silent, self.is_connected, self.asked = silent, connected, 0
+
+    async def request(self, subject: str, body: bytes, timeout: float) -> object:
+        from types import SimpleNamespace
+
+        from nats.errors import TimeoutError as NatsTimeout
+
+        self.asked += 1
+        if self.asked <= self.silent:
+            raise NatsTimeout
+        return SimpleNamespace(data=b'{"streams": ["s"]}')
+
+
+async def test_a_silent_jetstream_api_is_asked_again_while_connected() -> None:
+    from eventkit.brokers.nats._streams import _API_ATTEMPTS, stream_for_subject
+
+    electing = _SilentThenAnswering(_API_ATTEMPTS - 1, connected=True)
+    assert await stream_for_subject(electing, "a.b")  # type: ignore[arg-type]
+    assert electing.asked == _API_ATTEMPTS
+
+    never = _SilentThenAnswering(_API_ATTEMPTS, connected=True)
+    with pytest.raises(ConnectionLost, match="tries"):
+        await stream_for_subject(never, "a.b")  # type: ignore[arg-type]
+
+    down = _SilentThenAnswering(1, connected=False)  # an outage: the first timeout answers
+    with pytest.raises(ConnectionLost, match="within 5s"):
+        await stream_for_subject(down, "a.b")  # type: ignore[arg-type]
+    assert down.asked == 1

@@ -24,6 +24,9 @@ from ._gossip import DurableSpec, Membership, NodeRecord, parse_gossip
 
 __all__ = ["Mesh", "view_body"]
 
+# Its own generator: the process-wide one is the application's (seeded in its tests, say).
+_rng = random.Random()
+
 log = logging.getLogger("eventkit.broker.http")
 
 _FANOUT = 3  # peers gossiped with per round, besides seeds not yet in the view
@@ -120,11 +123,11 @@ class Mesh:
         """Gossip rounds until cancelled; peers not heard from for ``dead_after`` are dropped."""
         s = self.settings
         while True:
-            await anyio.sleep(s.gossip_interval * random.uniform(0.8, 1.2))
+            await anyio.sleep(s.gossip_interval * _rng.uniform(0.8, 1.2))
             self._membership.heartbeat()
             peers = self._membership.peers(reachable_only=False)
             known = {p.addr for p in peers} | {self._membership.own.addr}
-            chosen = [p.addr for p in random.sample(peers, min(_FANOUT, len(peers)))]
+            chosen = [p.addr for p in _rng.sample(peers, min(_FANOUT, len(peers)))]
             chosen += [addr for addr in s.seeds if addr not in known]
             with anyio.move_on_after(s.publish_timeout):
                 async with anyio.create_task_group() as tg:

@@ -42,6 +42,9 @@ from ...wire import ConfigError, ConnectionLost, DriverMissing
 
 __all__ = ["EmbeddedNats", "EmbeddedNatsCluster", "nats_server_executable"]
 
+# Its own generator: the process-wide one is the application's (seeded in its tests, say).
+_rng = random.Random()
+
 _HOST = "127.0.0.1"
 
 
@@ -77,7 +80,7 @@ def free_port() -> int:
     start = _ephemeral_start()
     low = max(1024, start - 12000)
     for _ in range(50):
-        port = random.randrange(low, start)
+        port = _rng.randrange(low, start)
         with socket.socket() as s:
             try:
                 s.bind((_HOST, port))

@@ -48,6 +48,9 @@ __all__ = [
     "stream_name",
 ]
 
+# Its own generator: the process-wide one is the application's (seeded in its tests, say).
+_rng = random.Random()
+
 STREAM_PREFIX = "eventkit-"
 DEAD_LETTER_TOKEN = "eventkit"
 _API = "$JS.API"
@@ -133,18 +136,35 @@ def stream_name(token: str) -> str:
     return STREAM_PREFIX + clean
 
 
+_API_ATTEMPTS = 4
+"""Tries of a JetStream API request that gets no answer in 5 s: a cluster answers none while
+it elects its meta leader (at start, after a node's loss), which takes seconds, not minutes.
+Only a connected client tries again: with the link down, the first timeout is the answer.
+Every request eventkit makes is safe to repeat (a create with the same config is a no-op)."""
+
+
 async def _api(nc: Client, subject: str, payload: dict[str, Any] | None = None) -> Any:
-    try:
-        msg = await nc.request(f"{_API}.{subject}", json.dumps(payload or {}).encode(), timeout=5.0)
-    except NoRespondersError as exc:
-        raise UnsupportedFeature(
-            "this NATS server has no JetStream, which durable= needs: start it with "
-            "`nats-server -js` (or `eventkit up`)"
-        ) from exc
-    except NatsTimeout as exc:
-        raise ConnectionLost("the JetStream API did not answer within 5s") from exc
-    except DRIVER_ERRORS as exc:
-        raise translate(exc, f"calling the JetStream API ({subject})", "the server") from exc
+    body = json.dumps(payload or {}).encode()
+    for _ in range(_API_ATTEMPTS):
+        try:
+            msg = await nc.request(f"{_API}.{subject}", body, timeout=5.0)
+            break
+        except NoRespondersError as exc:
+            raise UnsupportedFeature(
+                "this NATS server has no JetStream, which durable= needs: start it with "
+                "`nats-server -js` (or `eventkit up`)"
+            ) from exc
+        except NatsTimeout as exc:
+            if not nc.is_connected:
+                raise ConnectionLost(
+                    f"the JetStream API did not answer within 5s ({subject})"
+                ) from exc
+        except DRIVER_ERRORS as exc:
+            raise translate(exc, f"calling the JetStream API ({subject})", "the server") from exc
+    else:
+        raise ConnectionLost(
+            f"the JetStream API did not answer within {_API_ATTEMPTS} tries of 5s ({subject})"
+        )
     return json.loads(msg.data)
 
 
@@ -236,7 +256,7 @@ async def ensure_stream(nc: Client, pattern: str, *, replicas: int = 1) -> str:
             )
         # Lost a race, or updated: wait a little, then re-read and check (another node may
         # have written the stream's subjects from an older listing at the same moment).
-        await anyio.sleep(0.02 + random.random() * 0.05 * (attempt + 1))
+        await anyio.sleep(0.02 + _rng.random() * 0.05 * (attempt + 1))
     raise BrokerError(f"could not settle a JetStream stream for {pattern!r}; retry later")
 
 
