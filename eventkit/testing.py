@@ -58,11 +58,16 @@ class Recorder:
 
 
 @asynccontextmanager
-async def run(*services: Service, url: str | None = None) -> AsyncIterator[TestKit]:
-    """Start ``services`` on a fresh memory bus; yield a :class:`TestKit` on the same bus."""
+async def run(
+    *services: Service, url: str | None = None, token: str | None = None
+) -> AsyncIterator[TestKit]:
+    """Start ``services`` on a fresh memory bus; yield a :class:`TestKit` on the same bus.
+
+    ``token``: what the kit sends with its calls and events, to test a service's scopes
+    (``auth.mint("tester", ["orders:write"])``; docs/security.md)."""
     url = url or f"memory://test-{uuid.uuid4().hex[:12]}"
     started: list[Service] = []
-    kit = TestKit(MemoryBroker(url))
+    kit = TestKit(MemoryBroker(url), token=token)
     try:
         for service in services:
             await service.start(broker=MemoryBroker(url))

@@ -289,3 +289,19 @@ def test_rsa_and_p256_keys_sign_and_verify(kind: str) -> None:
     assert identity.subject == "svc" and identity.scopes == {"s"}
     with pytest.raises(Unauthorized):
         verifier.verify(Auth(KEY).mint("svc", ["s"], ttl=60))
+
+
+@pytest.mark.anyio
+async def test_the_test_kit_sends_the_token_it_is_given() -> None:
+    auth = Auth(KEY)
+    svc = Service("orders", auth=auth)
+
+    @svc.endpoint("Orders.Place", scopes=["orders:write"])
+    async def place(ctx: Context) -> str | None:
+        return ctx.caller
+
+    async with run(svc, token=auth.mint("tester", ["orders:write"])) as kit:
+        assert await kit.call("orders", "Orders.Place") == "tester"
+    async with run(svc, token=auth.mint("reader", ["orders:read"])) as kit:
+        with pytest.raises(Forbidden):
+            await kit.call("orders", "Orders.Place")
