@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 import anyio
 
@@ -457,6 +457,25 @@ class BaseBroker:
             )
         self.check_publish(message)
         return delay_seconds(delay)
+
+    if TYPE_CHECKING:  # every adapter defines it (the Broker protocol)
+
+        async def publish(self, message: Message) -> None: ...
+
+    async def publish_later(self, message: Message, delay: float) -> None:
+        """Have ``message`` reach subscribers no earlier than ``delay`` seconds from now (see
+        :class:`DelayedPublisher`): checked here, held by the adapter's ``_hold``; no delay
+        is a plain publish."""
+        self.check_open("publish")
+        if delay := self.check_delay(message, delay):
+            await self._hold(message, delay)
+        else:
+            await self.publish(message)
+
+    async def _hold(self, message: Message, delay: float) -> None:
+        """Keep ``message`` for ``delay`` (> 0) seconds, then route it: an adapter whose
+        ``capabilities.delay`` is true overrides this (``check_delay`` refuses the others)."""
+        raise UnsupportedFeature(f"{type(self).__name__} cannot hold a message (delay=)")
 
     async def __aenter__(self) -> Self:
         await self.connect()

@@ -400,11 +400,8 @@ class MemoryBroker(BaseBroker):
         if not hub.route(message, channels) and (notice := no_responders_reply(message)):
             hub.route(notice)
 
-    async def publish_later(self, message: Message, delay: float) -> None:
+    async def _hold(self, message: Message, delay: float) -> None:
         """Route ``message`` after ``delay`` seconds (see DelayedPublisher), from the hub."""
-        self.check_open("publish")
-        if not (delay := self.check_delay(message, delay)):
-            return await self.publish(message)
         kept = Message(message.topic, bytes(message.body), message.headers.copy())
         self._hub.held.call_later(delay, partial(self._hub.route, kept))
 

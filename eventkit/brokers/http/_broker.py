@@ -278,14 +278,9 @@ class HttpBroker(BaseBroker):
         if not delivered and not route.durables:
             await self._no_responders(message)
 
-    async def publish_later(self, message: Message, delay: float) -> None:
+    async def _hold(self, message: Message, delay: float) -> None:
         """Hold ``message`` for ``delay`` seconds, in this publisher (see :mod:`._delay`)."""
-        if self._sender is None or self._state != "connected":
-            raise BrokerClosed("publish on a broker that is not connected: call connect() first")
-        if delay := self.check_delay(message, delay):
-            await hold(self, message, delay)
-        else:
-            await self.publish(message)
+        await hold(self, message, delay)
 
     async def _no_responders(self, message: Message) -> None:
         """A request that reached nobody: tell its reply topic (Capabilities.no_responders)."""

@@ -295,13 +295,9 @@ class NatsBroker(BaseBroker):
         except DRIVER_ERRORS as exc:
             raise translate(exc, f"publishing to {topic!r}", self.url) from exc
 
-    async def publish_later(self, message: Message, delay: float) -> None:
+    async def _hold(self, message: Message, delay: float) -> None:
         """Hold ``message`` in JetStream until ``delay`` seconds from now (see :mod:`._delay`)."""
-        self._client()
-        if delay := self.check_delay(message, delay):
-            await self._delayed.hold(message, delay)
-        else:
-            await self.publish(message)
+        await self._delayed.hold(message, delay)
 
     async def _route(self, topic: str) -> bool:
         """Whether a new topic goes through JetStream (a stream stores it), remembered.

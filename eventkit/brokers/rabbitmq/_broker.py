@@ -269,13 +269,9 @@ class RabbitBroker(BaseBroker):
             if notice is not None:
                 await self.publish(notice)
 
-    async def publish_later(self, message: Message, delay: float) -> None:
+    async def _hold(self, message: Message, delay: float) -> None:
         """Hold ``message`` in a delay queue for ``delay`` seconds (see :mod:`._delay`)."""
-        self.check_open("publish")
-        if delay := self.check_delay(message, delay):
-            await self._delays.hold(message, delay)
-        else:
-            await self.publish(message)
+        await self._delays.hold(message, delay)
 
     async def _send(
         self,
